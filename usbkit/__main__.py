@@ -1,0 +1,3 @@
+from usbkit.cli import main
+
+raise SystemExit(main())

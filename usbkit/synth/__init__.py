@@ -1,0 +1,23 @@
+"""The built-in synthetic breast-ultrasound cine cohort (``usbkit synth``)."""
+
+from usbkit.synth.cohort import plan_cohort, render_clip, synthesize
+from usbkit.synth.config import (
+    ImagingConfig,
+    LesionConfig,
+    MimicConfig,
+    SweepConfig,
+    SynthConfig,
+    preset_config,
+)
+
+__all__ = [
+    "synthesize",
+    "plan_cohort",
+    "render_clip",
+    "SynthConfig",
+    "ImagingConfig",
+    "SweepConfig",
+    "LesionConfig",
+    "MimicConfig",
+    "preset_config",
+]

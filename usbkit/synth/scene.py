@@ -1,0 +1,422 @@
+"""One freehand sweep: breast anatomy, lesions, mimics and artifacts, rendered frame by frame.
+
+Geometry: x is lateral (image columns), z is depth (rows), y is elevation, the direction the
+probe sweeps. Lesions and fat lobules are 3-D bodies; each frame shows the section of the
+tissue at the plane y_t = y_0 + speed * t, so lesions enter the plane, grow, shrink and leave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from usbkit.synth.bmode import complex_scatterers, depth_gain, envelope, log_compress, psf_transfer
+from usbkit.synth.config import SynthConfig
+
+# Echogenicity (backscattered energy, relative to fibroglandular tissue).
+ECHO = {"skin": 2.5, "fat": 0.06, "septum": 0.9, "gland": 1.0, "muscle": 0.12, "fibre": 0.7}
+
+
+@dataclass
+class Body:
+    """An ellipsoidal (possibly irregular) body: a lesion or a mass-like fat lobule."""
+
+    kind: str  # "benign" | "malignant" | "mimic"
+    x: float  # centre, mm
+    z: float
+    y: float
+    a: float  # lateral semi-axis, mm
+    b: float  # axial semi-axis, mm
+    ry: float  # elevational semi-axis, mm
+    angle: float  # rad
+    contrast: float  # energy ratio inside vs background at full visibility
+    harmonics: np.ndarray  # (k, 3): order, amplitude, phase
+    spicules: np.ndarray  # (m, 3): angle, amplitude, width
+    edge_mm: float
+    posterior: float  # >1 enhancement, <1 shadow, 1 none
+    visibility: np.ndarray  # per frame, 0..1
+    lesion_id: str = ""
+
+
+@dataclass
+class Artifact:
+    kind: str  # "contact_loss" | "reverberation"
+    start: int
+    stop: int
+    x0: float  # mm
+    x1: float
+    depth: float  # mm
+
+
+@dataclass
+class SweepPlan:
+    """Everything random about one clip, drawn up front so rendering is deterministic."""
+
+    n_frames: int
+    fps: int
+    speed: float
+    y0: float
+    jitter_mm: np.ndarray
+    boundaries: dict
+    seeds: np.ndarray  # fat lobule Voronoi seeds (n, 3): x, y, z
+    gland_waves: np.ndarray  # (k, 6): kx, ky, kz, phase, amp, unused
+    muscle: tuple[float, float]  # angle, period mm
+    lesions: list[Body] = field(default_factory=list)
+    mimics: list[Body] = field(default_factory=list)
+    artifacts: list[Artifact] = field(default_factory=list)
+    scatter_seed: int = 0
+
+
+def _visibility(rng, n: int, cfg: SynthConfig) -> np.ndarray:
+    lc = cfg.lesions
+    noise = np.zeros(n)
+    e = rng.standard_normal(n)
+    for t in range(n):
+        noise[t] = (0.8 * noise[t - 1] if t else 0.0) + 0.6 * e[t]
+    v = np.clip(0.85 + lc.visibility_jitter * noise, 0.15, 1.0)
+    t = 0
+    while t < n:
+        if rng.random() < lc.dip_rate:
+            d = int(rng.integers(lc.dip_frames[0], lc.dip_frames[1] + 1))
+            v[t : t + d] = lc.dip_visibility
+            t += d
+        t += 1
+    return v
+
+
+def _shape(rng, irregular: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    orders = np.arange(2, 7)
+    amp = rng.uniform(0.03, 0.1, len(orders)) if irregular else rng.uniform(0.0, 0.03, len(orders))
+    harmonics = np.stack([orders, amp / orders * 2, rng.uniform(0, 2 * np.pi, len(orders))], 1)
+    if irregular:
+        m = int(rng.integers(5, 12))
+        spicules = np.stack(
+            [rng.uniform(0, 2 * np.pi, m), rng.uniform(0.15, 0.45, m), rng.uniform(0.03, 0.07, m)],
+            1,
+        )
+        edge = rng.uniform(0.3, 0.6)
+    else:
+        spicules = np.zeros((0, 3))
+        edge = rng.uniform(0.08, 0.18)
+    return harmonics, spicules, edge
+
+
+def plan_sweep(
+    rng: np.random.Generator, cfg: SynthConfig, pathology: str, n_lesions: int
+) -> SweepPlan:
+    """Draw a random sweep with ``n_lesions`` lesions of ``pathology``."""
+    im, sw, lc, mc = cfg.imaging, cfg.sweep, cfg.lesions, cfg.mimics
+    width_mm, depth_mm = im.width * im.pixel_mm, im.height * im.pixel_mm
+    n = int(rng.integers(sw.frames[0], sw.frames[1] + 1))
+    fps = int(rng.choice(sw.fps_choices))
+    speed = float(rng.uniform(*sw.speed_mm_per_frame))
+    length = speed * n
+    y0 = float(rng.uniform(0, 40))
+    jit = np.zeros(n)
+    for t in range(1, n):
+        jit[t] = 0.85 * jit[t - 1] + rng.normal(0, sw.jitter_px * im.pixel_mm * 0.5)
+    skin = rng.uniform(0.5, 0.8)
+    fat = rng.uniform(3.5, 8.0)
+    gland = fat + rng.uniform(16.0, 22.0)
+    retro = gland + rng.uniform(1.5, 3.0)
+
+    def waves(k=3):
+        return np.stack(
+            [
+                rng.uniform(0.3, 1.6, k),
+                2 * np.pi / rng.uniform(8, 35, k),
+                2 * np.pi / rng.uniform(10, 40, k),
+                rng.uniform(0, 2 * np.pi, k),
+            ],
+            1,
+        )
+
+    boundaries = {
+        "skin": skin,
+        "fat": (fat, waves()),
+        "gland": (gland, waves()),
+        "retro": (retro, waves()),
+    }
+    ys = (y0 - 10, y0 + length + 10)
+    n_seeds = int(width_mm * (ys[1] - ys[0]) * (fat + 2) / 60)
+    seeds = np.stack(
+        [
+            rng.uniform(-5, width_mm + 5, n_seeds),
+            rng.uniform(*ys, n_seeds),
+            rng.uniform(skin, fat + 2.5, n_seeds),
+        ],
+        1,
+    )
+    gwaves = np.stack(
+        [
+            rng.normal(0, 2 * np.pi / 4, 10),
+            rng.normal(0, 2 * np.pi / 6, 10),
+            rng.normal(0, 2 * np.pi / 4, 10),
+            rng.uniform(0, 2 * np.pi, 10),
+            rng.uniform(0.1, 0.3, 10),
+            np.zeros(10),
+        ],
+        1,
+    )
+    plan = SweepPlan(
+        n_frames=n,
+        fps=fps,
+        speed=speed,
+        y0=y0,
+        jitter_mm=jit,
+        boundaries=boundaries,
+        seeds=seeds,
+        gland_waves=gwaves,
+        muscle=(float(rng.uniform(-0.35, 0.35)), float(rng.uniform(1.2, 2.2))),
+        scatter_seed=int(rng.integers(0, 2**31 - 1)),
+    )
+    for k in range(n_lesions):
+        malignant = pathology == "malignant"
+        diam = float(np.exp(rng.uniform(np.log(lc.size_mm[0]), np.log(lc.size_mm[1]))))
+        a = diam / 2
+        ratio = rng.uniform(0.85, 1.35) if malignant else rng.uniform(0.5, 0.8)
+        b = a * ratio
+        if b > a:
+            a, b = a / ratio, a
+        b = min(b, depth_mm / 2 - 2)
+        ry = max(a, b) * rng.uniform(0.7, 1.0)
+        harmonics, spicules, edge = _shape(rng, malignant)
+        zc = float(np.clip(rng.uniform(fat + 1, retro), b + 2.0, depth_mm - b - 2.0))
+        xc = float(rng.uniform(max(a, 0.2 * width_mm), min(width_mm - a, 0.8 * width_mm)))
+        if malignant:
+            post = float(rng.uniform(0.25, 0.5)) if rng.random() < 0.7 else 1.0
+        else:
+            post = float(rng.uniform(1.3, 1.8)) if rng.random() < 0.5 else 1.0
+        plan.lesions.append(
+            Body(
+                kind="malignant" if malignant else "benign",
+                x=xc,
+                z=zc,
+                y=float(y0 + length * rng.uniform(0.3, 0.7)),
+                a=a,
+                b=b,
+                ry=ry,
+                angle=float(rng.uniform(-0.6, 0.6) if malignant else rng.uniform(-0.15, 0.15)),
+                contrast=float(rng.uniform(*lc.contrast)),
+                harmonics=harmonics,
+                spicules=spicules,
+                edge_mm=edge,
+                posterior=post,
+                visibility=_visibility(rng, n, cfg),
+                lesion_id=str(k + 1),
+            )
+        )
+    for _ in range(int(rng.poisson(mc.lobule_mimics_per_clip))):
+        diam = float(rng.uniform(*mc.lobule_size_mm))
+        a = diam / 2
+        b = a * rng.uniform(0.55, 0.9)
+        d = int(rng.integers(mc.lobule_frames[0], mc.lobule_frames[1] + 1))
+        t0 = int(rng.integers(0, max(1, n - d)))
+        vis = np.zeros(n)
+        tt = np.arange(t0, min(n, t0 + d))
+        vis[tt] = np.sin(np.pi * (tt - t0 + 0.5) / d) ** 0.5
+        harmonics, spicules, edge = _shape(rng, False)
+        plan.mimics.append(
+            Body(
+                kind="mimic",
+                x=float(rng.uniform(0.15, 0.85) * width_mm),
+                z=float(np.clip(rng.uniform(fat - 1.0, fat + 8.0), b + 1.5, depth_mm - b - 2)),
+                y=0.0,
+                a=a,
+                b=b,
+                ry=np.inf,
+                angle=float(rng.uniform(-0.3, 0.3)),
+                contrast=float(rng.uniform(*mc.lobule_contrast)),
+                harmonics=harmonics,
+                spicules=spicules,
+                edge_mm=edge,
+                posterior=1.0,
+                visibility=vis,
+            )
+        )
+    for _ in range(int(rng.poisson(mc.artifacts_per_100_frames * n / 100))):
+        d = int(rng.integers(mc.artifact_frames[0], mc.artifact_frames[1] + 1))
+        t0 = int(rng.integers(0, max(1, n - d)))
+        kind = "contact_loss" if rng.random() < mc.contact_loss_fraction else "reverberation"
+        xm = rng.uniform(0.1, 0.9) * width_mm
+        hw = rng.uniform(3, 7) if kind == "contact_loss" else rng.uniform(8, 20)
+        plan.artifacts.append(
+            Artifact(
+                kind,
+                t0,
+                min(n, t0 + d),
+                float(max(0, xm - hw)),
+                float(min(width_mm, xm + hw)),
+                float(rng.uniform(6, 18)),
+            )
+        )
+    return plan
+
+
+def _boundary(spec, x: np.ndarray, y: float) -> np.ndarray:
+    base, w = spec
+    return base + (w[:, 0:1] * np.sin(w[:, 1:2] * x[None] + w[:, 2:3] * y + w[:, 3:4])).sum(0)
+
+
+def body_mask(body: Body, X: np.ndarray, Z: np.ndarray, y: float):
+    """Section of a body at plane ``y``.
+
+    Returns the soft membership in [0, 1], the hard mask (inside the boundary) and the
+    section's scale (1 at the body's centre plane), or ``(None, None, 0)`` when the plane
+    misses the body. Only a window around the body is computed.
+    """
+    dy = 0.0 if not np.isfinite(body.ry) else (y - body.y) / body.ry
+    if abs(dy) >= 1:
+        return None, None, 0.0
+    s = float(np.sqrt(1 - dy * dy))
+    scale = max(body.a, body.b) * s
+    reach = (
+        scale * (1.2 + body.harmonics[:, 1].sum() + body.spicules[:, 1].sum()) + 4 * body.edge_mm
+    )
+    xs, zs = X[0], Z[:, 0]
+    c0, c1 = np.searchsorted(xs, [body.x - reach, body.x + reach])
+    r0, r1 = np.searchsorted(zs, [body.z - reach, body.z + reach])
+    soft = np.zeros(X.shape, dtype=np.float32)
+    hard = np.zeros(X.shape, dtype=bool)
+    if c1 <= c0 or r1 <= r0:
+        return soft, hard, s
+    Xw, Zw = X[r0:r1, c0:c1], Z[r0:r1, c0:c1]
+    ca, sa = np.cos(body.angle), np.sin(body.angle)
+    u = (Xw - body.x) * ca + (Zw - body.z) * sa
+    v = -(Xw - body.x) * sa + (Zw - body.z) * ca
+    r = np.sqrt((u / (body.a * s)) ** 2 + (v / (body.b * s)) ** 2)
+    theta = np.arctan2(v, u)
+    rho = np.ones_like(r)
+    for order, amp, ph in body.harmonics:
+        rho += amp * np.cos(order * theta + ph)
+    for ang, amp, width in body.spicules:
+        dth = np.angle(np.exp(1j * (theta - ang)))
+        rho += amp * np.exp(-0.5 * (dth / width) ** 2)
+    dist = (r - rho) * scale  # ~ mm outside the boundary
+    hard[r0:r1, c0:c1] = dist <= 0
+    soft[r0:r1, c0:c1] = 1.0 / (
+        1.0 + np.exp(np.clip(dist / max(body.edge_mm * 0.35, 1e-3), -50, 50))
+    )
+    return soft, hard, s
+
+
+class SweepRenderer:
+    """Renders the frames and ground truth of a :class:`SweepPlan`."""
+
+    def __init__(self, plan: SweepPlan, cfg: SynthConfig):
+        self.plan, self.cfg = plan, cfg
+        im = cfg.imaging
+        self.x = (np.arange(im.width) + 0.5) * im.pixel_mm
+        self.z = (np.arange(im.height) + 0.5) * im.pixel_mm
+        self.transfer = psf_transfer((im.height, im.width), im.psf_axial_px, im.psf_lateral_px)
+        self.gain = depth_gain(im)
+        self.rng = np.random.default_rng(plan.scatter_seed)
+        self.scat = complex_scatterers(self.rng, (im.height, im.width))
+
+    def echo_map(self, t: int) -> tuple[np.ndarray, dict]:
+        """Echogenicity at frame ``t`` and the ground truth boxes (mm, crop-relative)."""
+        p, im = self.plan, self.cfg.imaging
+        y = p.y0 + p.speed * t
+        xs = self.x + p.jitter_mm[t]
+        X, Z = np.meshgrid(xs, self.z)
+        b = p.boundaries
+        z_fat = _boundary(b["fat"], xs, y)[None]
+        z_gland = _boundary(b["gland"], xs, y)[None]
+        z_retro = _boundary(b["retro"], xs, y)[None]
+        echo = np.full(X.shape, ECHO["gland"], dtype=np.float32)
+        g = p.gland_waves
+        # sum_k amp_k cos(kx x + kz z + ky y + ph), as one (H x K) @ (K x W) product.
+        coef = g[:, 4] * np.exp(1j * (g[:, 2] * y + g[:, 3]))
+        ez = np.exp(1j * np.outer(self.z, g[:, 1])) * coef
+        ex = np.exp(1j * np.outer(g[:, 0], xs))
+        tex = 1.0 + (ez @ ex).real
+        echo *= np.clip(tex, 0.3, 2.0).astype(np.float32)
+        # Subcutaneous fat lobules (Voronoi cells) separated by Cooper's ligaments.
+        near = p.seeds[np.abs(p.seeds[:, 1] - y) < 8]
+        fat_zone = Z < z_fat
+        rows = int(np.searchsorted(self.z, z_fat.max())) + 1  # only rows that hold fat
+        fat_echo = np.full((rows, X.shape[1]), ECHO["fat"], dtype=np.float32)
+        if len(near) >= 2:
+            d2 = (
+                (X[:rows, :, None] - near[:, 0]) ** 2
+                + (Z[:rows, :, None] - near[:, 2]) ** 2
+                + (y - near[:, 1]) ** 2
+            )
+            two = np.sqrt(np.partition(d2, 1, axis=-1)[..., :2])
+            fat_echo[(two[..., 1] - two[..., 0]) < 0.35] = ECHO["septum"]
+        echo[:rows] = np.where(fat_zone[:rows], fat_echo, echo[:rows])
+        retro = (Z >= z_gland) & (Z < z_retro)
+        echo = np.where(retro, ECHO["fat"], echo)
+        ang, period = p.muscle
+        k = 2 * np.pi / period
+        stri = np.outer(
+            np.exp(1j * k * np.cos(ang) * self.z), np.exp(1j * k * np.sin(ang) * xs)
+        ).real
+        muscle_echo = ECHO["muscle"] + ECHO["fibre"] * np.clip(stri, 0, 1) ** 6
+        echo = np.where(Z >= z_retro, muscle_echo, echo)
+        echo = np.where(Z < b["skin"], ECHO["skin"], echo)
+        truth = {}
+        for body in p.lesions:
+            m, hard, s = body_mask(body, X, Z, y)
+            if m is None:
+                continue
+            vis = body.visibility[t]
+            echo = echo * (1 - m * vis * (1 - body.contrast))
+            if body.posterior != 1.0:
+                cols = m.max(axis=0)
+                below = Z > (body.z + body.b * s * 0.8)
+                fall = np.exp(
+                    -np.maximum(Z - body.z - body.b * s, 0) / (12.0 if body.posterior < 1 else 5.0)
+                )
+                factor = 1 + (body.posterior - 1) * vis * cols[None] * fall * below
+                echo = echo * factor
+            if s >= 0.3 and hard.sum() >= 6:
+                rows, cols_ = np.nonzero(hard)
+                truth[body.lesion_id] = (cols_.min(), rows.min(), cols_.max() + 1, rows.max() + 1)
+        events = []
+        for k, body in enumerate(p.mimics):
+            vis = body.visibility[t]
+            if vis <= 0:
+                continue
+            m, hard, _ = body_mask(body, X, Z, y)
+            echo = echo * (1 - m * vis * (1 - body.contrast))
+            if hard.any():
+                rows, cols_ = np.nonzero(hard)
+                events.append(
+                    ("lobule_mimic", k, (cols_.min(), rows.min(), cols_.max() + 1, rows.max() + 1))
+                )
+        for k, a in enumerate(p.artifacts):
+            if not (a.start <= t < a.stop):
+                continue
+            xm, hw = (a.x0 + a.x1) / 2, max((a.x1 - a.x0) / 2, 1e-3)
+            if a.kind == "contact_loss":
+                prof = np.sqrt(np.clip(1 - ((X - xm) / hw) ** 2, 0, 1)) * a.depth
+                region = (
+                    1 / (1 + np.exp(np.clip((Z - prof) / 0.5, -50, 50))) * (np.abs(X - xm) < hw)
+                )
+                echo = echo * (1 - 0.9 * region)
+            else:
+                lateral = np.abs(X - xm) < hw
+                spacing = a.depth / 4
+                for j in range(1, 5):
+                    band = np.exp(-0.5 * ((Z - j * spacing) / 0.25) ** 2)
+                    echo = echo + 1.2 * (0.7**j) * band * lateral
+            c0 = int(np.searchsorted(xs, a.x0))
+            c1 = int(np.searchsorted(xs, a.x1))
+            r1 = min(im.height, int(a.depth / im.pixel_mm))
+            events.append((a.kind, k, (max(c0, 0), 0, max(c1, c0 + 1), max(r1, 1))))
+        return echo.astype(np.float32), {"lesions": truth, "events": events}
+
+    def frame(self, t: int) -> tuple[np.ndarray, dict]:
+        """The B-mode frame ``t`` (uint8, crop-sized) and its ground truth."""
+        im, sw = self.cfg.imaging, self.cfg.sweep
+        echo, truth = self.echo_map(t)
+        if t > 0:
+            rho = sw.speckle_correlation
+            fresh = complex_scatterers(self.rng, self.scat.shape)
+            self.scat = (rho * self.scat + np.sqrt(1 - rho * rho) * fresh).astype(np.complex64)
+        env = envelope(echo, self.scat, self.transfer) * self.gain
+        noise = complex_scatterers(self.rng, env.shape) * im.noise_amplitude
+        env = np.abs(env + noise)
+        return log_compress(env, im), truth
