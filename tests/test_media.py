@@ -1,0 +1,180 @@
+"""Clip readers: every format of DESIGN.md section 3, checked pixel by pixel."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from conftest import pattern_frames
+from PIL import Image
+
+from usbkit.clip import ReaderSettings, open_clip
+from usbkit.errors import UsbkitError
+from usbkit.media import to_gray
+from usbkit.mediawrite import write_dicom_cine, write_frame_folder, write_gif, write_video
+
+RAW = ReaderSettings(crop=False)
+
+
+@pytest.mark.parametrize(
+    "suffix,codec,tol",
+    [(".mp4", "libx264", 2), (".mkv", "libx264", 2), (".avi", "mjpeg", 6), (".mov", "libx264", 2)],
+)
+def test_video_formats_decode_to_the_written_gray_levels(tmp_path, suffix, codec, tol):
+    frames = pattern_frames()
+    path = tmp_path / f"clip{suffix}"
+    kwargs = {"crf": 0} if codec == "libx264" else {"pix_fmt": "yuvj420p"}
+    write_video(frames, path, fps=25, codec=codec, **kwargs)
+    clip = open_clip(path, RAW)
+    assert len(clip) == len(frames)
+    assert clip.fps == pytest.approx(25)
+    assert clip.frames.dtype == np.uint8 and clip.frames.shape == frames.shape
+    assert np.abs(clip.frames.astype(int) - frames).max() <= tol
+
+
+def test_variable_frame_rate_video_indexes_frames_in_decode_order(tmp_path):
+    frames = pattern_frames(n=5)
+    path = tmp_path / "vfr.mkv"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.options = {"crf": "0"}
+        s.codec_context.time_base = Fraction(1, 1000)
+        for f, pts in zip(frames, [0, 33, 200, 233, 900]):  # irregular gaps
+            vf = av.VideoFrame.from_ndarray(f, format="gray")
+            vf.pts, vf.time_base = pts, Fraction(1, 1000)
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    clip = open_clip(path, RAW)
+    assert len(clip) == 5
+    for i in range(5):
+        assert np.abs(clip[i].astype(int) - frames[i]).max() <= 2
+
+
+@pytest.mark.parametrize(
+    "photometric,jpeg,tol",
+    [
+        ("MONOCHROME2", False, 0),
+        ("RGB", False, 0),
+        ("MONOCHROME2", True, 3),
+        ("YBR_FULL_422", True, 4),
+    ],
+)
+def test_dicom_cine(tmp_path, photometric, jpeg, tol):
+    frames = pattern_frames()
+    path = tmp_path / "cine.dcm"
+    write_dicom_cine(frames, path, fps=20, photometric=photometric, jpeg=jpeg)
+    clip = open_clip(path, RAW)
+    assert len(clip) == 6 and clip.fps == pytest.approx(20) and clip.fps_source == "FrameTime"
+    assert np.abs(clip.frames.astype(int) - frames).max() <= tol
+
+
+def test_dicom_rgb_is_converted_with_bt601_luma(tmp_path):
+    rgb = np.zeros((2, 16, 16, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 100, 50
+    write_dicom_cine(rgb, tmp_path / "c.dcm", photometric="RGB")
+    clip = open_clip(tmp_path / "c.dcm", RAW)
+    assert clip[0][0, 0] == round(0.299 * 200 + 0.587 * 100 + 0.114 * 50)
+    assert to_gray(rgb)[0, 0, 0] == clip[0][0, 0]
+
+
+def test_dicom_fps_from_cine_rate_and_no_patient_tags_in_cache(tmp_path, cache_dir):
+    write_dicom_cine(
+        pattern_frames(),
+        tmp_path / "c.dcm",
+        fps=12,
+        timing="CineRate",
+        patient_name="SECRET^PATIENTNAME",
+    )
+    clip = open_clip(tmp_path / "c.dcm")
+    assert clip.fps == pytest.approx(12) and clip.fps_source == "CineRate"
+    for f in cache_dir.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            assert b"SECRET" not in data and b"PATIENTNAME" not in data
+
+
+def test_gif_frame_folder_and_still_image(tmp_path):
+    frames = pattern_frames(n=4)
+    write_gif(frames, tmp_path / "a.gif", fps=10)
+    clip = open_clip(tmp_path / "a.gif", RAW)
+    assert len(clip) == 4 and clip.fps == pytest.approx(10)
+    assert np.array_equal(np.asarray(clip.frames), frames)
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(frames):  # names that sort wrongly as plain strings
+        Image.fromarray(f).save(folder / f"frame{i * 5}.png")
+    clip = open_clip(folder, RAW)
+    assert np.array_equal(np.asarray(clip.frames), frames)
+
+    Image.fromarray(frames[2]).save(tmp_path / "still.png")
+    clip = open_clip(tmp_path / "still.png", RAW)
+    assert len(clip) == 1 and np.array_equal(clip[0], frames[2])
+
+
+def test_one_frame_gif_is_a_one_frame_clip(tmp_path):
+    write_gif(pattern_frames(n=1), tmp_path / "one.gif")
+    assert len(open_clip(tmp_path / "one.gif", RAW)) == 1
+
+
+def test_cache_is_memory_mapped_and_invalidated_when_the_file_changes(tmp_path):
+    frames = pattern_frames(n=3)
+    path = tmp_path / "f"
+    write_frame_folder(frames, path)
+    first = open_clip(path, RAW)
+    assert isinstance(first.frames, np.memmap)
+    Image.fromarray(np.full((48, 64), 7, np.uint8)).save(path / "00001.png")
+    second = open_clip(path, RAW)
+    assert second[1].max() == 7
+    assert first[1].min() > 7  # the old cache entry is untouched, a new one was made
+
+
+def _screen_clip(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    frames = np.full((n, 120, 160), 5, np.uint8)
+    frames[:, 20:110, 30:140] = rng.integers(30, 220, (n, 90, 110))
+    frames[:, 3:10, 5:90] = 240  # burned-in text line
+    frames[:, 40:100:6, 150:155] = 200  # depth ticks
+    return frames
+
+
+def test_crop_finds_the_bmode_region_and_maps_boxes_back(tmp_path):
+    write_frame_folder(_screen_clip(), tmp_path / "s")
+    clip = open_clip(tmp_path / "s")
+    assert clip.crop_box == (30, 20, 140, 110)
+    assert clip.frames.shape[1:] == (90, 110)
+    box = np.array([[50, 40, 60, 70]])
+    assert np.array_equal(clip.to_original(clip.to_crop(box)), box)
+    assert np.array_equal(clip.to_crop(box), [[20, 20, 30, 50]])
+    off = open_clip(tmp_path / "s", ReaderSettings(crop=False))
+    assert off.crop_box == (0, 0, 160, 120)
+
+
+@pytest.mark.parametrize("case", ["truncated", "empty", "garbage", "missing"])
+def test_bad_video_files_give_a_clear_error(tmp_path, case):
+    path = tmp_path / "bad.mp4"
+    if case != "missing":
+        write_video(pattern_frames(n=30), path, fps=25)
+        data = path.read_bytes()
+        path.write_bytes(
+            {"truncated": data[: len(data) // 3], "empty": b"", "garbage": b"x" * 999}[case]
+        )
+    with pytest.raises(UsbkitError) as err:
+        open_clip(path)
+    assert "bad.mp4" in str(err.value)
+
+
+def test_dicom_without_pixel_data_is_reported(tmp_path):
+    import pydicom
+
+    write_dicom_cine(pattern_frames(), tmp_path / "c.dcm")
+    ds = pydicom.dcmread(tmp_path / "c.dcm")
+    del ds.PixelData
+    ds.save_as(tmp_path / "nopix.dcm")
+    with pytest.raises(UsbkitError, match="no image"):
+        open_clip(tmp_path / "nopix.dcm")
