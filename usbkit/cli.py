@@ -152,24 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=_cmd_split)
 
-    s = sub.add_parser("train", help="train a frame or sequence detector")
-    s.add_argument("study", type=Path)
-    s.add_argument("--model", choices=["frame", "sequence"], required=True)
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--epochs", type=int, default=None)
-    s.add_argument("--device", default="auto")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--init", type=Path, default=None, help="start from this run's weights")
-    s.set_defaults(func=_lazy("usbkit.train", "cli_train"))
-
-    s = sub.add_parser("detect", help="run a trained detector over clips")
-    s.add_argument("study", type=Path)
-    s.add_argument("--checkpoint", type=Path, required=True)
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--split", default=None)
-    s.add_argument("--device", default="auto")
-    s.set_defaults(func=_lazy("usbkit.detect", "cli_detect"))
-
     s = sub.add_parser("evaluate", help="FROC, sensitivities at FP/scan rates and paired tests")
     s.add_argument("study", type=Path)
     s.add_argument("--detections", action="append", required=True, metavar="NAME=CSV")
@@ -182,11 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--figures", action="store_true", help="also draw the figures into OUT")
     s.set_defaults(func=_lazy("usbkit.evaluate", "cli_evaluate"))
 
-    s = sub.add_parser("report", help="run the four notebooks end to end with papermill")
-    s.add_argument("--study", type=Path, default=None)
-    s.add_argument("--out", type=Path, default=Path("reports/latest"))
-    s.add_argument("--figures", type=Path, default=None, help="also copy the figures here")
-    s.set_defaults(func=_lazy("usbkit.report", "cli_report"))
     return p
 
 

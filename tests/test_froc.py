@@ -1,0 +1,234 @@
+"""The study's metrics against hand-worked cases and properties (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from usbkit.evaluate import EvalConfig, evaluate_models
+from usbkit.froc import (
+    average_precision,
+    froc_curve,
+    interpolated_sensitivity,
+    jafroc_fom,
+    link_tracks,
+    operating_point,
+    psi,
+    rate_scans,
+    scan_froc,
+)
+from usbkit.stats import bootstrap_p, mcnemar_exact, paired_bootstrap
+
+GT_COLS = ["clip_id", "frame", "lesion_id", "x0", "y0", "x1", "y1"]
+DET_COLS = ["clip_id", "frame", "score", "x0", "y0", "x1", "y1"]
+
+
+def gt(*rows):
+    return pd.DataFrame(rows, columns=GT_COLS)
+
+
+def det(*rows):
+    return pd.DataFrame(rows, columns=DET_COLS)
+
+
+def clips(*ids, patients=None):
+    return pd.DataFrame({"clip_id": list(ids), "patient_id": patients or [f"p_{c}" for c in ids]})
+
+
+def test_hand_worked_operating_point_and_interpolation():
+    c = froc_curve(np.array([0.9, 0.7, 0.4, -np.inf]), np.array([0.8, 0.5, 0.3]), 4, 2)
+    assert c.threshold[0] == np.inf and c.fp_rate[0] == 0 and c.sensitivity[0] == 0
+    assert c.threshold[1:].tolist() == [0.9, 0.8, 0.7, 0.5, 0.4, 0.3]
+    assert c.sensitivity[1:].tolist() == [0.25, 0.25, 0.5, 0.5, 0.75, 0.75]
+    assert c.fp_rate[1:].tolist() == [0.0, 0.5, 0.5, 1.0, 1.0, 1.5]
+    assert operating_point(c, 0.5) == (0.5, 0.7, 0.5)
+    assert operating_point(c, 0.2) == (0.25, 0.9, 0.0)
+    assert operating_point(c, 1.0) == (0.75, 0.4, 1.0)
+    assert interpolated_sensitivity(c, 0.2) == pytest.approx(0.35)
+    assert interpolated_sensitivity(c, 0.75) == pytest.approx(0.625)
+    assert interpolated_sensitivity(c, 3.0) == pytest.approx(0.75)  # held beyond the end
+    none = froc_curve(np.array([0.5]), np.array([0.9]), 1, 1)
+    s, t, f = operating_point(none, 0.5)
+    assert s == 0 and t == np.inf and f == 0  # only the starting point qualifies
+
+
+def test_ties_between_a_lesion_rating_and_an_fp_score_enter_together():
+    c = froc_curve(np.array([0.6]), np.array([0.6]), 1, 1)
+    assert c.sensitivity.tolist() == [0, 1] and c.fp_rate.tolist() == [0, 1]
+    assert operating_point(c, 0.5)[0] == 0.0
+
+
+def test_duplicate_hits_are_neither_tp_nor_fp_and_lesion_free_clips_count():
+    g = gt(("a", 0, "L", 0, 0, 10, 10), ("a", 3, "L", 0, 0, 10, 10))
+    d = det(
+        ("a", 0, 0.9, 2, 2, 8, 8),
+        ("a", 0, 0.8, 1, 1, 9, 9),
+        ("a", 3, 0.95, 3, 3, 7, 7),
+        ("b", 0, 0.5, 50, 50, 60, 60),
+    )
+    r = rate_scans(g, d, clips("a", "b"), n_frames=20)
+    assert r.lesions["rating"].tolist() == [0.95]  # highest hit over all frames
+    assert r.tracks["score"].tolist() == [0.5]  # only the detection in the lesion-free clip
+    c = scan_froc(r)
+    assert operating_point(c, 0.5) == (1.0, 0.5, 0.5)  # 1 FP / 2 clips
+    assert operating_point(c, 0.4) == (1.0, 0.95, 0.0)
+
+
+def test_center_hit_includes_edges_and_iou_rule():
+    g = gt(("a", 0, "L", 0, 0, 10, 10))
+    edge = det(("a", 0, 0.5, 5, 5, 15, 15))  # centre (10, 10) on the corner
+    assert rate_scans(g, edge, clips("a"), 1).lesions["rating"].tolist() == [0.5]
+    assert rate_scans(g, edge, clips("a"), 1, "iou:0.3").lesions["rating"].tolist() == [-np.inf]
+    assert rate_scans(g, edge, clips("a"), 1, "iou:0.14").lesions["rating"].tolist() == [0.5]
+
+
+def test_linker_joins_splits_and_breaks_ties_as_specified():
+    b = np.array([0, 0, 10, 10], float)
+    far = np.array([100, 100, 110, 110], float)
+    frames = np.array([0, 1, 7, 13, 14, 14, 19, 19])
+    scores = np.array([0.5, 0.6, 0.4, 0.3, 0.2, 0.9, 0.1, 0.1])
+    boxes = np.stack([b, b + 1, b, b, far, b, b, b])
+    tid = link_tracks(frames, scores, boxes)
+    # 0,1 joined (gap 1); frame 7 is 6 after frame 1 -> new track; frame 13 joins it (gap 6? no:
+    # 13 - 7 = 6 > 5 -> new track).
+    assert tid[0] == tid[1]
+    assert tid[2] != tid[1]
+    assert tid[3] not in (tid[1], tid[2])
+    # frame 14: the 0.9 detection goes first and takes track of frame 13; 'far' starts a track
+    assert tid[5] == tid[3] and tid[4] not in tid[:4]
+    # frame 19 (gap 5): two identical detections, the first (input order) joins the frame-14
+    # track, the second starts anew: a track takes one detection per frame
+    assert tid[6] == tid[5] and tid[7] != tid[6]
+
+
+def test_linker_tie_goes_to_the_track_created_first_and_low_iou_splits():
+    frames = np.array([0, 0, 1, 2])
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    left = np.array([0, 0, 10, 10.0])
+    right = np.array([10, 0, 20, 10.0])
+    mid = np.array([5, 0, 15, 10.0])  # IoU 1/3 with both
+    tid = link_tracks(frames, scores, np.stack([left, right, mid, np.array([50, 50, 60, 60.0])]))
+    assert tid[2] == tid[0]  # tie on IoU -> first-created track
+    assert tid[3] not in tid[:3]  # IoU 0 -> new track
+
+
+def test_perfect_detector_and_monotone_curves_and_row_order():
+    rng = np.random.default_rng(0)
+    rows_g, rows_d = [], []
+    for c in range(12):
+        for f in range(5):
+            if c % 3:
+                x = float(rng.uniform(0, 50))
+                rows_g.append((f"c{c}", f, "1", x, x, x + 20, x + 20))
+                rows_d.append(
+                    (f"c{c}", f, float(rng.uniform(0.6, 1)), x + 2, x + 2, x + 18, x + 18)
+                )
+            for _ in range(2):
+                y = float(rng.uniform(100, 200))
+                rows_d.append((f"c{c}", f, float(rng.uniform(0, 0.5)), y, y, y + 10, y + 10))
+    g, d = gt(*rows_g), det(*rows_d)
+    cl = clips(*[f"c{c}" for c in range(12)], patients=[f"p{c // 2}" for c in range(12)])
+    frames = {f"c{c}": 5 for c in range(12)}
+    res, _ = evaluate_models(g, {"m": d}, cl, frames, EvalConfig(n_boot=50), progress=False)
+    m = res["models"]["m"]
+    assert m["sensitivity"] == [1.0, 1.0, 1.0]  # every lesion outranks every FP
+    sens, fp = np.array(m["froc"]["sensitivity"]), np.array(m["froc"]["fp_per_scan"])
+    assert sens[fp == 0].max() == 1.0  # sensitivity 1 at 0 FP/scan
+    assert (np.diff(sens) >= 0).all() and (np.diff(fp) >= 0).all()
+    shuffled = {"m": d.sample(frac=1, random_state=3)}
+    res2, _ = evaluate_models(
+        g.sample(frac=1, random_state=4),
+        shuffled,
+        cl,
+        frames,
+        EvalConfig(n_boot=50),
+        progress=False,
+    )
+    assert res2 == res
+
+
+def test_mcnemar_matches_statsmodels():
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    for table in ([[10, 3], [9, 4]], [[5, 0], [7, 1]], [[3, 12], [2, 0]], [[4, 0], [0, 4]]):
+        assert mcnemar_exact(np.array(table)) == pytest.approx(mcnemar(table, exact=True).pvalue)
+
+
+def test_jafroc_matches_a_brute_force_count():
+    rng = np.random.default_rng(1)
+    g_rows, d_rows = [], []
+    for c in range(8):
+        for lesion in range(c % 3):
+            g_rows.append((f"c{c}", 0, str(lesion), 10 + 30 * lesion, 0, 30 + 30 * lesion, 20))
+            if rng.random() < 0.7:
+                d_rows.append(
+                    (
+                        f"c{c}",
+                        0,
+                        float(rng.choice([0.2, 0.5, 0.8])),
+                        12 + 30 * lesion,
+                        2,
+                        28 + 30 * lesion,
+                        18,
+                    )
+                )
+        for _ in range(rng.integers(0, 3)):
+            d_rows.append((f"c{c}", 0, float(rng.choice([0.2, 0.5, 0.9])), 200, 200, 210, 210))
+    r = rate_scans(gt(*g_rows), det(*d_rows), clips(*[f"c{c}" for c in range(8)]), 8)
+    F = [r.tracks.loc[r.tracks.clip_id == f"c{c}", "score"].max() for c in range(8)]
+    F = [-np.inf if pd.isna(v) else v for v in F]
+    s = r.lesions["rating"].tolist()
+    brute = np.mean([psi(fk, sl) for fk in F for sl in s])
+    assert jafroc_fom(r) == pytest.approx(brute)
+    assert psi(-np.inf, -np.inf) == 0.5
+
+
+def test_bootstrap_is_reproducible_and_p_value_definition():
+    g = gt(*[(f"c{c}", 0, "1", 0, 0, 10, 10) for c in range(10)])
+    da = det(*[(f"c{c}", 0, 0.9, 2, 2, 8, 8) for c in range(10)])
+    db = det(
+        *[(f"c{c}", 0, 0.9 if c < 5 else 0.1, 2, 2, 8, 8) for c in range(10)],
+        *[(f"c{c}", 0, 0.5, 50, 50, 60, 60) for c in range(10)],
+    )
+    cl = clips(*[f"c{c}" for c in range(10)])
+    ra, rb = (rate_scans(g, d, cl, 10) for d in (da, db))
+    one = paired_bootstrap({"a": ra, "b": rb}, [0.5], n_boot=300, seed=7, progress=False)
+    two = paired_bootstrap({"a": ra, "b": rb}, [0.5], n_boot=300, seed=7, progress=False)
+    three = paired_bootstrap({"a": ra, "b": rb}, [0.5], n_boot=300, seed=8, progress=False)
+    assert np.array_equal(one["sens"]["a"], two["sens"]["a"])
+    assert not np.array_equal(one["sens"]["b"], three["sens"]["b"])
+    assert np.all(one["sens"]["a"] == 1.0)
+    assert bootstrap_p(np.array([1, 2, 3, -1.0])) == pytest.approx(0.5)
+    assert bootstrap_p(np.array([0, 0, 0.0])) == 1.0
+
+
+def test_bootstrap_replicate_equals_direct_recomputation():
+    """A replicate with weights w must equal the curve of the explicitly duplicated cohort."""
+    from usbkit.stats import _prepare, _replicate_block
+
+    rng = np.random.default_rng(2)
+    g_rows, d_rows = [], []
+    for c in range(6):
+        g_rows.append((f"c{c}", 0, "1", 0, 0, 10, 10))
+        d_rows.append((f"c{c}", 0, float(rng.uniform()), 2, 2, 8, 8))
+        for k in range(int(rng.integers(0, 3))):
+            d_rows.append((f"c{c}", k, float(rng.uniform()), 100, 100, 110, 110))
+    cl = clips(*[f"c{c}" for c in range(6)])
+    r = rate_scans(gt(*g_rows), det(*d_rows), cl, 6)
+    w = np.array([[2, 0, 1, 0, 3, 0]], float)
+    index = {p: i for i, p in enumerate(sorted(cl["patient_id"]))}
+    sens, fom = _replicate_block(_prepare(r, index), w, np.array([0.5, 1.0]))
+    keep = np.repeat(np.arange(6), w[0].astype(int))
+    les = np.concatenate([r.lesions.loc[r.lesions.clip_id == f"c{c}", "rating"] for c in keep])
+    trk = np.concatenate([r.tracks.loc[r.tracks.clip_id == f"c{c}", "score"] for c in keep])
+    curve = froc_curve(les, trk, len(les), len(keep))
+    assert sens[0, 0] == operating_point(curve, 0.5)[0]
+    assert sens[0, 1] == operating_point(curve, 1.0)[0]
+
+
+def test_ap50_hand_case():
+    g = gt(("a", 0, "1", 0, 0, 10, 10), ("a", 1, "1", 0, 0, 10, 10))
+    d = det(("a", 0, 0.9, 0, 0, 10, 10), ("a", 0, 0.8, 0, 0, 10, 10), ("a", 1, 0.7, 50, 50, 60, 60))
+    # ranks: TP, FP (duplicate), FP -> recall reaches 0.5 at precision 1
+    assert average_precision(g, d) == pytest.approx(np.mean(np.linspace(0, 1, 101) <= 0.5))

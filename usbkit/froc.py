@@ -1,0 +1,370 @@
+"""The study's metrics, exactly as DESIGN.md section 4 defines them.
+
+Hit rule, lesion ratings, the FP-track linker, the scan-level and frame-level FROC curves,
+sensitivity at an FP rate (operating point and linear interpolation), the JAFROC figure of
+merit (AFROC1 form) and frame-level AP50.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MAX_GAP = 5
+LINK_IOU = 0.3
+
+
+# ----------------------------------------------------------------------------- hits
+def parse_hit(hit: str) -> tuple[str, float]:
+    """``'center'`` -> ('center', 0); ``'iou:0.3'`` -> ('iou', 0.3)."""
+    from usbkit.errors import UsbkitError
+
+    if hit == "center":
+        return "center", 0.0
+    if hit.startswith("iou:"):
+        try:
+            t = float(hit[4:])
+        except ValueError:
+            t = -1
+        if 0 < t <= 1:
+            return "iou", t
+    raise UsbkitError(
+        f"unknown hit rule '{hit}'", fix="Use --hit center or --hit iou:T with 0 < T <= 1"
+    )
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise IoU of box arrays ``(..., 4)`` (broadcasting)."""
+    ix = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    iy = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = ix * iy
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def hits(det_boxes: np.ndarray, gt_boxes: np.ndarray, hit: str = "center") -> np.ndarray:
+    """Elementwise hit test of detection boxes against ground-truth boxes (same shape)."""
+    mode, t = parse_hit(hit)
+    if mode == "center":
+        cx = (det_boxes[..., 0] + det_boxes[..., 2]) / 2
+        cy = (det_boxes[..., 1] + det_boxes[..., 3]) / 2
+        return (
+            (cx >= gt_boxes[..., 0])
+            & (cx <= gt_boxes[..., 2])
+            & (cy >= gt_boxes[..., 1])
+            & (cy <= gt_boxes[..., 3])
+        )
+    return iou(det_boxes, gt_boxes) >= t
+
+
+def match_pairs(gt: pd.DataFrame, det: pd.DataFrame, hit: str = "center") -> pd.DataFrame:
+    """All (detection, ground-truth box) pairs on the same clip and frame that hit.
+
+    ``det`` and ``gt`` must carry a ``det_index`` / ``gt_index`` column. Returns columns
+    ``det_index, gt_index, score``.
+    """
+    cols = ["clip_id", "frame"]
+    pairs = det[cols + ["det_index", "score", "x0", "y0", "x1", "y1"]].merge(
+        gt[cols + ["gt_index", "x0", "y0", "x1", "y1"]], on=cols, suffixes=("_d", "_g")
+    )
+    if pairs.empty:
+        return pd.DataFrame({"det_index": [], "gt_index": [], "score": []})
+    d = pairs[["x0_d", "y0_d", "x1_d", "y1_d"]].to_numpy(float)
+    g = pairs[["x0_g", "y0_g", "x1_g", "y1_g"]].to_numpy(float)
+    ok = hits(d, g, hit)
+    return pairs.loc[ok, ["det_index", "gt_index", "score"]].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- linker
+def link_tracks(
+    frames: np.ndarray,
+    scores: np.ndarray,
+    boxes: np.ndarray,
+    max_gap: int = MAX_GAP,
+    min_iou: float = LINK_IOU,
+) -> np.ndarray:
+    """Link one clip's false-positive detections into tracks.
+
+    Frames in increasing order; inside a frame, detections by decreasing score (ties: input
+    order); a detection joins the live track whose last box is at most ``max_gap`` frames
+    earlier and has the highest IoU >= ``min_iou`` with it (ties: the track created first); a
+    track takes at most one detection per frame; otherwise the detection starts a new track.
+
+    Parameters
+    ----------
+    frames, scores : ndarray, shape (n,)
+    boxes : ndarray, shape (n, 4)
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        The track id of each detection (tracks numbered in creation order).
+    """
+    n = len(frames)
+    track_of = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return track_of
+    order = np.lexsort((np.arange(n), -scores, frames))
+    last_box = np.zeros((0, 4))
+    last_frame = np.zeros(0, dtype=np.int64)
+    frames = np.asarray(frames, dtype=np.int64)
+    for i in order:
+        f = frames[i]
+        if len(last_frame):
+            ok = (last_frame < f) & (last_frame >= f - max_gap)
+            if ok.any():
+                ious = iou(boxes[i][None], last_box)
+                ious = np.where(ok & (ious >= min_iou), ious, -1.0)
+                best = int(np.argmax(ious))  # first index wins ties: created first
+                if ious[best] >= 0:
+                    track_of[i] = best
+                    last_box[best] = boxes[i]
+                    last_frame[best] = f
+                    continue
+        track_of[i] = len(last_frame)
+        last_box = np.vstack([last_box, boxes[i][None]])
+        last_frame = np.append(last_frame, f)
+    return track_of
+
+
+# ----------------------------------------------------------------------- scan level
+@dataclass
+class ScanRatings:
+    """Per-lesion ratings and per-clip FP-track scores of one model.
+
+    Attributes
+    ----------
+    lesions : DataFrame
+        ``clip_id, lesion_id, patient_id, rating`` (``-inf`` when never hit).
+    tracks : DataFrame
+        ``clip_id, patient_id, track, score``: one row per FP track.
+    clips : DataFrame
+        ``clip_id, patient_id``: every clip evaluated, lesion-free ones included.
+    frame_boxes : DataFrame
+        ``clip_id, frame, lesion_id, rating``: frame-level units.
+    frame_fp_scores : ndarray
+        Scores of detections that hit no box (frame-level FPs).
+    n_frames : int
+        Number of frames evaluated (frame-level normalisation).
+    """
+
+    lesions: pd.DataFrame
+    tracks: pd.DataFrame
+    clips: pd.DataFrame
+    frame_boxes: pd.DataFrame
+    frame_fp_scores: np.ndarray
+    n_frames: int
+
+
+def rate_scans(
+    gt: pd.DataFrame, det: pd.DataFrame, clips: pd.DataFrame, n_frames: int, hit: str = "center"
+) -> ScanRatings:
+    """Lesion ratings, FP tracks and frame-level units of one model's detections.
+
+    Parameters
+    ----------
+    gt : DataFrame
+        Annotations of the evaluated clips.
+    det : DataFrame
+        Detections of the evaluated clips.
+    clips : DataFrame
+        ``clip_id, patient_id`` of every evaluated clip.
+    n_frames : int
+        Total frames of the evaluated clips.
+    hit : str
+        ``'center'`` or ``'iou:T'``.
+    """
+    gt = gt.reset_index(drop=True).assign(gt_index=lambda d: np.arange(len(d)))
+    det = det.reset_index(drop=True).assign(det_index=lambda d: np.arange(len(d)))
+    pairs = match_pairs(gt, det, hit)
+    # Frame-level: each box rated by the best detection hitting it.
+    box_rating = np.full(len(gt), -np.inf)
+    if len(pairs):
+        best = pairs.groupby("gt_index")["score"].max()
+        box_rating[best.index.to_numpy(int)] = best.to_numpy(float)
+    frame_boxes = gt[["clip_id", "frame", "lesion_id"]].assign(rating=box_rating)
+    lesions = frame_boxes.groupby(["clip_id", "lesion_id"], sort=True)["rating"].max().reset_index()
+    pid = clips.set_index("clip_id")["patient_id"]
+    lesions["patient_id"] = lesions["clip_id"].map(pid).to_numpy()
+    is_tp = np.zeros(len(det), dtype=bool)
+    is_tp[pairs["det_index"].to_numpy(int)] = True
+    fps = det.loc[~is_tp]
+    rows = []
+    for clip_id, g in fps.groupby("clip_id", sort=True):
+        g = g.sort_values("det_index")
+        tid = link_tracks(
+            g["frame"].to_numpy(),
+            g["score"].to_numpy(float),
+            g[["x0", "y0", "x1", "y1"]].to_numpy(float),
+        )
+        best = pd.Series(g["score"].to_numpy(float)).groupby(tid).max()
+        rows.append(
+            pd.DataFrame({"clip_id": clip_id, "track": best.index, "score": best.to_numpy()})
+        )
+    tracks = (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(
+            {
+                "clip_id": pd.Series(dtype=object),
+                "track": pd.Series(dtype=int),
+                "score": pd.Series(dtype=float),
+            }
+        )
+    )
+    tracks["patient_id"] = tracks["clip_id"].map(pid).to_numpy()
+    return ScanRatings(
+        lesions=lesions[["clip_id", "lesion_id", "patient_id", "rating"]],
+        tracks=tracks[["clip_id", "patient_id", "track", "score"]],
+        clips=clips[["clip_id", "patient_id"]].reset_index(drop=True),
+        frame_boxes=frame_boxes,
+        frame_fp_scores=fps["score"].to_numpy(float),
+        n_frames=int(n_frames),
+    )
+
+
+@dataclass
+class Froc:
+    """A FROC curve: one point per threshold, thresholds descending, starting at (0, 0)."""
+
+    threshold: np.ndarray  # first is +inf
+    fp_rate: np.ndarray
+    sensitivity: np.ndarray
+
+    def to_dict(self) -> dict:
+        thr = [None if not np.isfinite(t) else float(t) for t in self.threshold]
+        return {
+            "threshold": thr,
+            "fp_per_scan": self.fp_rate.tolist(),
+            "sensitivity": self.sensitivity.tolist(),
+        }
+
+
+def froc_curve(ratings: np.ndarray, fp_scores: np.ndarray, n_units: int, n_norm: int) -> Froc:
+    """FROC from lesion ratings and FP-mark scores.
+
+    sensitivity(t) = #{ratings >= t} / n_units; FP rate(t) = #{fp_scores >= t} / n_norm;
+    thresholds are the distinct finite ratings and FP scores; the curve starts at (0, 0).
+    """
+    ratings = np.asarray(ratings, float)
+    fp_scores = np.asarray(fp_scores, float)
+    thr = np.unique(np.concatenate([ratings[np.isfinite(ratings)], fp_scores]))[::-1]
+    r_sorted = np.sort(ratings)
+    f_sorted = np.sort(fp_scores)
+    tp = len(r_sorted) - np.searchsorted(r_sorted, thr, side="left")
+    fp = len(f_sorted) - np.searchsorted(f_sorted, thr, side="left")
+    sens = tp / n_units if n_units else np.zeros(len(thr))
+    rate = fp / n_norm if n_norm else np.zeros(len(thr))
+    return Froc(
+        threshold=np.concatenate([[np.inf], thr]),
+        fp_rate=np.concatenate([[0.0], rate]),
+        sensitivity=np.concatenate([[0.0], sens]),
+    )
+
+
+def operating_point(curve: Froc, x: float) -> tuple[float, float, float]:
+    """Sensitivity at FP rate ``x``: the highest sensitivity over thresholds with FP rate <= x.
+
+    Returns ``(sensitivity, threshold, fp_rate_at_threshold)``; the threshold is the lowest
+    qualifying one (``inf`` when only the starting point qualifies).
+    """
+    ok = curve.fp_rate <= x + 1e-12
+    idx = int(np.flatnonzero(ok)[-1])  # fp non-decreasing as the threshold falls
+    return float(curve.sensitivity[idx]), float(curve.threshold[idx]), float(curve.fp_rate[idx])
+
+
+def interpolated_sensitivity(curve: Froc, x: float) -> float:
+    """Linear interpolation of the curve at ``x`` (MONAI / nnDetection / LUNA16 style).
+
+    The curve is taken as FP rate ascending with the highest sensitivity at each FP rate; the
+    last sensitivity is held beyond the last point.
+    """
+    fp = pd.Series(curve.sensitivity).groupby(curve.fp_rate).max()
+    return float(np.interp(x, fp.index.to_numpy(float), fp.to_numpy(float)))
+
+
+def scan_froc(r: ScanRatings) -> Froc:
+    """Scan-level FROC of a model (FP tracks per clip, all clips counted)."""
+    return froc_curve(
+        r.lesions["rating"].to_numpy(), r.tracks["score"].to_numpy(), len(r.lesions), len(r.clips)
+    )
+
+
+def frame_froc(r: ScanRatings) -> Froc:
+    """Frame-level FROC (units lesion boxes, each unmatched detection an FP, per frame)."""
+    return froc_curve(
+        r.frame_boxes["rating"].to_numpy(), r.frame_fp_scores, len(r.frame_boxes), r.n_frames
+    )
+
+
+# --------------------------------------------------------------------------- JAFROC
+def psi(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The AFROC kernel: 1 if y > x, 0.5 if y == x, else 0."""
+    return np.where(y > x, 1.0, np.where(y == x, 0.5, 0.0))
+
+
+def jafroc_fom(r: ScanRatings) -> float:
+    """JAFROC figure of merit (AFROC1): mean over clips k and lesions l of psi(F_k, s_l).
+
+    F_k is the highest FP-track score of clip k (-inf when it has none).
+    """
+    F = highest_fp_per_clip(r)
+    s = r.lesions["rating"].to_numpy(float)
+    if len(s) == 0 or len(F) == 0:
+        return float("nan")
+    Fs = np.sort(F)
+    below = np.searchsorted(Fs, s, side="left")
+    equal = np.searchsorted(Fs, s, side="right") - below
+    return float((below + 0.5 * equal).sum() / (len(F) * len(s)))
+
+
+def highest_fp_per_clip(r: ScanRatings) -> np.ndarray:
+    """F_k for every evaluated clip, in the order of ``r.clips``."""
+    top = r.tracks.groupby("clip_id")["score"].max()
+    return r.clips["clip_id"].map(top).fillna(-np.inf).to_numpy(float)
+
+
+# ----------------------------------------------------------------------------- AP50
+def average_precision(gt: pd.DataFrame, det: pd.DataFrame, iou_threshold: float = 0.5) -> float:
+    """COCO-style frame-level AP at one IoU threshold (101-point interpolation).
+
+    Detections are taken by decreasing score; each is matched to the not yet matched
+    ground-truth box of its frame with the highest IoU >= threshold.
+    """
+    n_gt = len(gt)
+    if n_gt == 0:
+        return float("nan")
+    if len(det) == 0:
+        return 0.0
+    det = det.reset_index(drop=True)
+    order = np.argsort(-det["score"].to_numpy(float), kind="stable")
+    gt_groups = {
+        k: g[["x0", "y0", "x1", "y1"]].to_numpy(float)
+        for k, g in gt.groupby(["clip_id", "frame"], sort=False)
+    }
+    used = {k: np.zeros(len(v), bool) for k, v in gt_groups.items()}
+    keys = list(zip(det["clip_id"], det["frame"]))
+    boxes = det[["x0", "y0", "x1", "y1"]].to_numpy(float)
+    tp = np.zeros(len(det), bool)
+    for rank, i in enumerate(order):
+        g = gt_groups.get(keys[i])
+        if g is None:
+            continue
+        ious = np.where(used[keys[i]], -1.0, iou(boxes[i][None], g))
+        j = int(np.argmax(ious))
+        if ious[j] >= iou_threshold:
+            used[keys[i]][j] = True
+            tp[rank] = True
+    ctp = np.cumsum(tp)
+    recall = ctp / n_gt
+    precision = ctp / np.arange(1, len(tp) + 1)
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    grid = np.linspace(0, 1, 101)
+    idx = np.searchsorted(recall, grid, side="left")
+    return float(
+        np.where(idx < len(precision), precision[np.minimum(idx, len(precision) - 1)], 0).mean()
+    )
