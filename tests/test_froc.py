@@ -232,3 +232,51 @@ def test_ap50_hand_case():
     d = det(("a", 0, 0.9, 0, 0, 10, 10), ("a", 0, 0.8, 0, 0, 10, 10), ("a", 1, 0.7, 50, 50, 60, 60))
     # ranks: TP, FP (duplicate), FP -> recall reaches 0.5 at precision 1
     assert average_precision(g, d) == pytest.approx(np.mean(np.linspace(0, 1, 101) <= 0.5))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bootstrap_replicates_match_direct_curves_with_ties(seed):
+    """Random cohorts with tied scores: every replicate equals the duplicated-cohort curve."""
+    from usbkit.stats import _prepare, _replicate_block
+
+    rng = np.random.default_rng(seed)
+    g_rows, d_rows = [], []
+    n = 9
+    for c in range(n):
+        for lesion in range(int(rng.integers(0, 3))):
+            g_rows.append((f"c{c}", 0, str(lesion), 40 * lesion, 0, 40 * lesion + 10, 10))
+            if rng.random() < 0.8:
+                d_rows.append(
+                    (
+                        f"c{c}",
+                        0,
+                        round(float(rng.uniform()), 1),
+                        40 * lesion + 2,
+                        2,
+                        40 * lesion + 8,
+                        8,
+                    )
+                )
+        for k in range(int(rng.integers(0, 4))):
+            d_rows.append((f"c{c}", 10 * k, round(float(rng.uniform()), 1), 300, 300, 310, 310))
+    cl = clips(*[f"c{c}" for c in range(n)], patients=[f"p{c // 2}" for c in range(n)])
+    r = rate_scans(gt(*g_rows), det(*d_rows), cl, n)
+    index = {p: i for i, p in enumerate(sorted(set(cl["patient_id"])))}
+    xs = np.array([0.0, 0.1, 0.25, 0.5, 1.0, 2.0])
+    W = rng.integers(0, 3, size=(6, len(index))).astype(float)
+    W[:, 0] += 1
+    sens, fom = _replicate_block(_prepare(r, index), W, xs)
+    pat = cl["patient_id"].map(index).to_numpy()
+    for row in range(len(W)):
+        keep = np.concatenate(
+            [np.repeat(np.flatnonzero(pat == p), int(W[row, p])) for p in range(len(index))]
+        )
+        ids = [f"c{c}" for c in keep]
+        les = np.concatenate([r.lesions.loc[r.lesions.clip_id == i, "rating"] for i in ids])
+        trk = np.concatenate([r.tracks.loc[r.tracks.clip_id == i, "score"] for i in ids])
+        if len(les) == 0:
+            assert np.isnan(sens[row]).all()
+            continue
+        curve = froc_curve(les, trk, len(les), len(ids))
+        for k, x in enumerate(xs):
+            assert sens[row, k] == pytest.approx(operating_point(curve, x)[0])

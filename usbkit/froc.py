@@ -108,26 +108,40 @@ def link_tracks(
     track_of = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return track_of
-    order = np.lexsort((np.arange(n), -scores, frames))
-    last_box = np.zeros((0, 4))
-    last_frame = np.zeros(0, dtype=np.int64)
     frames = np.asarray(frames, dtype=np.int64)
-    for i in order:
-        f = frames[i]
-        if len(last_frame):
-            ok = (last_frame < f) & (last_frame >= f - max_gap)
-            if ok.any():
-                ious = iou(boxes[i][None], last_box)
-                ious = np.where(ok & (ious >= min_iou), ious, -1.0)
-                best = int(np.argmax(ious))  # first index wins ties: created first
-                if ious[best] >= 0:
-                    track_of[i] = best
-                    last_box[best] = boxes[i]
-                    last_frame[best] = f
+    boxes = np.asarray(boxes, dtype=float)
+    order = np.lexsort((np.arange(n), -np.asarray(scores, float), frames))
+    last_box = np.empty((n, 4))
+    last_frame = np.empty(n, dtype=np.int64)
+    n_tracks = 0
+    live = np.zeros(0, dtype=np.int64)  # live track ids, in creation order
+    fo = frames[order]
+    for group in np.split(order, np.flatnonzero(np.diff(fo)) + 1):
+        f = frames[group[0]]
+        live = live[last_frame[live] >= f - max_gap]
+        taken = np.zeros(len(live), dtype=bool)
+        if len(live):
+            m = iou(boxes[group][:, None, :], last_box[live][None, :, :])
+            m[m < min_iou] = -1.0
+        created = []
+        for r, i in enumerate(group):
+            if len(live):
+                row = np.where(taken, -1.0, m[r])
+                j = int(np.argmax(row))  # first maximum: the track created first
+                if row[j] >= 0:
+                    t = live[j]
+                    track_of[i] = t
+                    last_box[t] = boxes[i]
+                    last_frame[t] = f
+                    taken[j] = True
                     continue
-        track_of[i] = len(last_frame)
-        last_box = np.vstack([last_box, boxes[i][None]])
-        last_frame = np.append(last_frame, f)
+            track_of[i] = n_tracks
+            last_box[n_tracks] = boxes[i]
+            last_frame[n_tracks] = f
+            created.append(n_tracks)
+            n_tracks += 1
+        if created:
+            live = np.concatenate([live, np.asarray(created, dtype=np.int64)])
     return track_of
 
 
@@ -342,23 +356,32 @@ def average_precision(gt: pd.DataFrame, det: pd.DataFrame, iou_threshold: float 
         return 0.0
     det = det.reset_index(drop=True)
     order = np.argsort(-det["score"].to_numpy(float), kind="stable")
-    gt_groups = {
-        k: g[["x0", "y0", "x1", "y1"]].to_numpy(float)
-        for k, g in gt.groupby(["clip_id", "frame"], sort=False)
-    }
-    used = {k: np.zeros(len(v), bool) for k, v in gt_groups.items()}
-    keys = list(zip(det["clip_id"], det["frame"]))
-    boxes = det[["x0", "y0", "x1", "y1"]].to_numpy(float)
+    rank = np.empty(len(det), dtype=np.int64)
+    rank[order] = np.arange(len(det))
+    g = gt.reset_index(drop=True).assign(gt_index=lambda d: np.arange(len(d)))
+    pairs = det.assign(det_index=np.arange(len(det)))[
+        ["clip_id", "frame", "det_index", "x0", "y0", "x1", "y1"]
+    ].merge(
+        g[["clip_id", "frame", "gt_index", "x0", "y0", "x1", "y1"]],
+        on=["clip_id", "frame"],
+        suffixes=("_d", "_g"),
+    )
     tp = np.zeros(len(det), bool)
-    for rank, i in enumerate(order):
-        g = gt_groups.get(keys[i])
-        if g is None:
-            continue
-        ious = np.where(used[keys[i]], -1.0, iou(boxes[i][None], g))
-        j = int(np.argmax(ious))
-        if ious[j] >= iou_threshold:
-            used[keys[i]][j] = True
-            tp[rank] = True
+    if len(pairs):
+        ov = iou(
+            pairs[["x0_d", "y0_d", "x1_d", "y1_d"]].to_numpy(float),
+            pairs[["x0_g", "y0_g", "x1_g", "y1_g"]].to_numpy(float),
+        )
+        cand = pairs.assign(iou=ov, rank=rank[pairs["det_index"].to_numpy()]).loc[
+            ov >= iou_threshold
+        ]
+        used = np.zeros(len(g), bool)
+        # Greedy in score order: each detection takes its best still-free box.
+        cand = cand.sort_values(["rank", "iou", "gt_index"], ascending=[True, False, True])
+        for rk, gi in zip(cand["rank"].to_numpy().tolist(), cand["gt_index"].to_numpy().tolist()):
+            if not tp[rk] and not used[gi]:
+                used[gi] = True
+                tp[rk] = True
     ctp = np.cumsum(tp)
     recall = ctp / n_gt
     precision = ctp / np.arange(1, len(tp) + 1)

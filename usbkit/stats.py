@@ -37,68 +37,94 @@ def paired_table(detected_a: np.ndarray, detected_b: np.ndarray) -> list[list[in
 
 @dataclass
 class _Prepared:
-    item_patient: np.ndarray
-    item_is_lesion: np.ndarray
-    group_end: np.ndarray
+    track_patient: np.ndarray  # FP tracks by decreasing score
+    track_score: np.ndarray
+    group_floor: np.ndarray  # group_floor[j]: items in whole tie groups among the first j
+    lesion_rating: np.ndarray  # lesions by increasing rating
+    lesion_patient: np.ndarray
     lesions_per_patient: np.ndarray
     clips_per_patient: np.ndarray
     clip_patient_sorted: np.ndarray
-    lesion_patient: np.ndarray
+    fom_lesion_patient: np.ndarray
     pos_less: np.ndarray
     pos_le: np.ndarray
 
 
 def _prepare(r: ScanRatings, index: dict) -> _Prepared:
     rating = r.lesions["rating"].to_numpy(float)
-    finite = np.isfinite(rating)
     les_p = r.lesions["patient_id"].map(index).to_numpy(int)
     trk_p = r.tracks["patient_id"].map(index).to_numpy(int)
-    scores = np.concatenate([rating[finite], r.tracks["score"].to_numpy(float)])
-    patient = np.concatenate([les_p[finite], trk_p])
-    is_les = np.concatenate([np.ones(finite.sum(), bool), np.zeros(len(trk_p), bool)])
-    order = np.argsort(-scores, kind="stable")
-    s = scores[order]
-    group_end = np.flatnonzero(np.append(s[1:] != s[:-1], True)) if len(s) else np.zeros(0, int)
+    trk_s = r.tracks["score"].to_numpy(float)
+    order = np.argsort(-trk_s, kind="stable")
+    ts = trk_s[order]
+    starts = np.flatnonzero(np.concatenate([[True], ts[1:] != ts[:-1], [True]]))
+    # For a prefix of j tracks, the tracks of complete tie groups it holds.
+    floor = starts[np.searchsorted(starts, np.arange(len(ts) + 1), side="right") - 1]
+    lorder = np.argsort(rating, kind="stable")
     n_p = len(index)
     clip_p = r.clips["patient_id"].map(index).to_numpy(int)
     F = highest_fp_per_clip(r)
     forder = np.argsort(F, kind="stable")
     Fs = F[forder]
     return _Prepared(
-        item_patient=patient[order],
-        item_is_lesion=is_les[order],
-        group_end=group_end,
+        track_patient=trk_p[order],
+        track_score=ts,
+        group_floor=floor,
+        lesion_rating=rating[lorder],
+        lesion_patient=les_p[lorder],
         lesions_per_patient=np.bincount(les_p, minlength=n_p).astype(float),
         clips_per_patient=np.bincount(clip_p, minlength=n_p).astype(float),
         clip_patient_sorted=clip_p[forder],
-        lesion_patient=les_p,
+        fom_lesion_patient=les_p,
         pos_less=np.searchsorted(Fs, rating, side="left"),
         pos_le=np.searchsorted(Fs, rating, side="right"),
     )
 
 
 def _replicate_block(p: _Prepared, W: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sensitivity at each x (operating point) and the JAFROC FOM for a block of replicates."""
-    wi = W[:, p.item_patient]
-    cum_l = np.cumsum(wi * p.item_is_lesion, axis=1)[:, p.group_end]
-    cum_f = np.cumsum(wi * ~p.item_is_lesion, axis=1)[:, p.group_end]
+    """Sensitivity at each x (operating point) and the JAFROC FOM for a block of replicates.
+
+    For FP rate x the operating point keeps the longest run of FP-track tie groups (by
+    decreasing score) whose weighted count stays <= x * (weighted clips); with s* the score of
+    the first group left out, the sensitivity is the weighted share of lesions rated above s*.
+    Only the top tracks are summed: enough to pass the largest x in every replicate.
+    """
+    n_rows = W.shape[0]
+    c_tot = W @ p.clips_per_patient
+    l_tot = W @ p.lesions_per_patient
+    limits = np.outer(c_tot, xs + EPS)  # fp <= x  <=>  weighted FPs <= x * weighted clips
+    n_t = len(p.track_score)
+    k = min(n_t, max(64, int(4 * limits.max() + 16)))
+    while True:
+        cum_f = np.cumsum(W[:, p.track_patient[:k]], axis=1)
+        if k == n_t or (cum_f[:, -1] > limits.max(axis=1)).all():
+            break
+        k = min(n_t, 4 * k)
+    lw = W[:, p.lesion_patient]
+    tail = np.concatenate([np.cumsum(lw[:, ::-1], axis=1)[:, ::-1], np.zeros((n_rows, 1))], axis=1)
+    sens = np.zeros((n_rows, len(xs)))
+    for row in range(n_rows):
+        j = np.searchsorted(cum_f[row], limits[row], side="right") if k else np.zeros(len(xs), int)
+        included = p.group_floor[j]
+        s_star = (
+            np.where(included < n_t, p.track_score[np.minimum(included, n_t - 1)], -np.inf)
+            if n_t
+            else np.full(len(xs), -np.inf)
+        )
+        above = np.searchsorted(p.lesion_rating, s_star, side="right")
+        # lesions never hit (rating -inf) are never above s*
+        sens[row] = tail[row, above]
     with np.errstate(invalid="ignore", divide="ignore"):
-        sens = cum_l / (W @ p.lesions_per_patient)[:, None]
-        fpr = cum_f / (W @ p.clips_per_patient)[:, None]
-    out = np.zeros((W.shape[0], len(xs)))
-    for k in range(W.shape[0]):
-        idx = np.searchsorted(fpr[k], xs + EPS, side="right") - 1
-        out[k] = np.where(idx >= 0, sens[k][np.maximum(idx, 0)], 0.0)
-    out[~np.isfinite(W @ p.lesions_per_patient)] = np.nan
-    out[(W @ p.lesions_per_patient) == 0] = np.nan
+        sens = sens / l_tot[:, None]
+    sens[l_tot == 0] = np.nan
     # JAFROC: A_l = sum_k w_k psi(F_k, s_l) through cumulative clip weights in F order.
     wk = W[:, p.clip_patient_sorted]
-    cw = np.concatenate([np.zeros((W.shape[0], 1)), np.cumsum(wk, axis=1)], axis=1)
+    cw = np.concatenate([np.zeros((n_rows, 1)), np.cumsum(wk, axis=1)], axis=1)
     A = cw[:, p.pos_less] + 0.5 * (cw[:, p.pos_le] - cw[:, p.pos_less])
-    wl = W[:, p.lesion_patient]
+    wl = W[:, p.fom_lesion_patient]
     with np.errstate(invalid="ignore", divide="ignore"):
         fom = (A * wl).sum(1) / (wk.sum(1) * wl.sum(1))
-    return out, fom
+    return sens, fom
 
 
 def patient_weights(n_patients: int, n_boot: int, seed: int) -> np.ndarray:

@@ -1,0 +1,70 @@
+"""Shared helpers: machine description and appending a result table to benchmarks/README.md."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+README = Path(__file__).with_name("README.md")
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import numpy
+    import torch
+
+    try:
+        import av
+
+        av_v = av.__version__
+    except ImportError:
+        av_v = "n/a"
+    return (
+        f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, numpy {numpy.__version__}, "
+        f"torch {torch.__version__}, PyAV {av_v}"
+    )
+
+
+def git_rev() -> str:
+    try:
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                cwd=README.parent,
+            ).stdout.strip()
+            or "?"
+        )
+    except OSError:
+        return "?"
+
+
+def record(title: str, header: list[str], rows: list[list], note: str = "") -> str:
+    """Print a markdown table and append it, dated, to benchmarks/README.md."""
+    lines = [
+        f"### {title}",
+        "",
+        f"{_dt.datetime.now():%Y-%m-%d %H:%M} · commit {git_rev()} · {machine()}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
+    if note:
+        lines += ["", note]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(README, "a", encoding="utf-8") as fh:
+        fh.write("\n" + text)
+    return text
