@@ -280,3 +280,18 @@ def test_bootstrap_replicates_match_direct_curves_with_ties(seed):
         curve = froc_curve(les, trk, len(les), len(ids))
         for k, x in enumerate(xs):
             assert sens[row, k] == pytest.approx(operating_point(curve, x)[0])
+
+
+def test_linker_gives_the_same_tracks_with_and_without_the_pairwise_table(monkeypatch):
+    import usbkit.froc as froc
+
+    rng = np.random.default_rng(4)
+    n = 300
+    frames = np.sort(rng.integers(0, 40, n))
+    scores = np.round(rng.uniform(size=n), 2)
+    xy = rng.uniform(0, 60, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(8, 20, (n, 2))], 1)
+    a = froc.link_tracks(frames, scores, boxes)
+    monkeypatch.setattr(froc, "PAIR_LIMIT", 10)
+    b = froc.link_tracks(frames, scores, boxes)
+    assert np.array_equal(a, b) and a.max() < n - 1  # some detections were linked

@@ -54,6 +54,8 @@ def _clean(v):
     if isinstance(v, dict):
         return {k: _clean(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
+        if all(type(x) is float for x in v):
+            return [x if math.isfinite(x) else None for x in v]
         return [_clean(x) for x in v]
     if isinstance(v, np.generic):
         return _clean(v.item())

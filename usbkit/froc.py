@@ -14,6 +14,8 @@ import pandas as pd
 
 MAX_GAP = 5
 LINK_IOU = 0.3
+#: Clips with at most this many FP detections get their pairwise IoUs in one computation.
+PAIR_LIMIT = 1500
 
 
 # ----------------------------------------------------------------------------- hits
@@ -111,37 +113,41 @@ def link_tracks(
     frames = np.asarray(frames, dtype=np.int64)
     boxes = np.asarray(boxes, dtype=float)
     order = np.lexsort((np.arange(n), -np.asarray(scores, float), frames))
-    last_box = np.empty((n, 4))
-    last_frame = np.empty(n, dtype=np.int64)
-    n_tracks = 0
-    live = np.zeros(0, dtype=np.int64)  # live track ids, in creation order
-    fo = frames[order]
-    for group in np.split(order, np.flatnonzero(np.diff(fo)) + 1):
-        f = frames[group[0]]
-        live = live[last_frame[live] >= f - max_gap]
-        taken = np.zeros(len(live), dtype=bool)
-        if len(live):
-            m = iou(boxes[group][:, None, :], last_box[live][None, :, :])
-            m[m < min_iou] = -1.0
-        created = []
-        for r, i in enumerate(group):
-            if len(live):
-                row = np.where(taken, -1.0, m[r])
-                j = int(np.argmax(row))  # first maximum: the track created first
-                if row[j] >= 0:
-                    t = live[j]
-                    track_of[i] = t
-                    last_box[t] = boxes[i]
-                    last_frame[t] = f
-                    taken[j] = True
-                    continue
-            track_of[i] = n_tracks
-            last_box[n_tracks] = boxes[i]
-            last_frame[n_tracks] = f
-            created.append(n_tracks)
-            n_tracks += 1
-        if created:
-            live = np.concatenate([live, np.asarray(created, dtype=np.int64)])
+    # The IoU with a track is the IoU with its last detection: for a clip of moderate size
+    # every pair is computed at once and the greedy loop below runs on plain Python lists.
+    pairs = iou(boxes[:, None, :], boxes[None, :, :]).tolist() if n <= PAIR_LIMIT else None
+    fl = frames.tolist()
+    last_det: list[int] = []
+    last_frame: list[int] = []
+    live: list[int] = []  # live track ids, in creation order
+    current = None
+    for i in order.tolist():
+        f = fl[i]
+        if f != current:
+            current = f
+            live = [t for t in live if last_frame[t] >= f - max_gap]
+        if pairs is not None:
+            row = pairs[i]
+        elif live:
+            cand = np.asarray([last_det[t] for t in live])
+            vals = iou(boxes[i][None], boxes[cand]).tolist()
+            row = dict(zip(cand.tolist(), vals))
+        best, best_t = -1.0, -1
+        for t in live:
+            if last_frame[t] == f:  # a track takes at most one detection per frame
+                continue
+            v = row[last_det[t]]
+            if v >= min_iou and v > best:  # strict: ties go to the track created first
+                best, best_t = v, t
+        if best_t >= 0:
+            track_of[i] = best_t
+            last_det[best_t] = i
+            last_frame[best_t] = f
+        else:
+            track_of[i] = len(last_det)
+            live.append(len(last_det))
+            last_det.append(i)
+            last_frame.append(f)
     return track_of
 
 

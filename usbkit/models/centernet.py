@@ -1,0 +1,155 @@
+"""CenterNet-style anchor-free head: centre heatmap, box size and sub-pixel offset.
+
+Decoding keeps local maxima of the heatmap (3x3 max pooling), then a box-level
+non-maximum suppression written in torch removes overlapping boxes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class CenterHead(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+
+        def branch(out: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c, out, 1)
+            )
+
+        self.heat = branch(1)
+        self.size = branch(2)
+        self.offset = branch(2)
+        nn.init.constant_(self.heat[-1].bias, -math.log((1 - 0.01) / 0.01))
+
+    def forward(self, f: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"heat": self.heat(f), "size": self.size(f), "offset": self.offset(f)}
+
+
+def gaussian_radius(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """A simple, size-proportional Gaussian radius (in output cells)."""
+    return torch.clamp(0.25 * torch.sqrt(h * w), min=0.7)
+
+
+def build_targets(
+    boxes: list[torch.Tensor], shape: tuple[int, int], stride: int
+) -> dict[str, torch.Tensor]:
+    """Heatmap, size and offset targets for a batch.
+
+    Parameters
+    ----------
+    boxes : list of Tensor (k, 4)
+        Boxes per image in input pixels.
+    shape : tuple of int
+        Output map size ``(h, w)``.
+    stride : int
+        Input pixels per output cell.
+    """
+    n = len(boxes)
+    h, w = shape
+    heat = torch.zeros(n, 1, h, w)
+    size = torch.zeros(n, 2, h, w)
+    offset = torch.zeros(n, 2, h, w)
+    mask = torch.zeros(n, 1, h, w)
+    ys = torch.arange(h, dtype=torch.float32)[:, None]
+    xs = torch.arange(w, dtype=torch.float32)[None, :]
+    for i, b in enumerate(boxes):
+        for x0, y0, x1, y1 in b.tolist():
+            cx, cy = (x0 + x1) / 2 / stride, (y0 + y1) / 2 / stride
+            bw, bh = (x1 - x0) / stride, (y1 - y0) / stride
+            ix, iy = min(int(cx), w - 1), min(int(cy), h - 1)
+            r = float(gaussian_radius(torch.tensor(bh), torch.tensor(bw)))
+            g = torch.exp(-((xs - ix) ** 2 + (ys - iy) ** 2) / (2 * r * r))
+            heat[i, 0] = torch.maximum(heat[i, 0], g)
+            size[i, :, iy, ix] = torch.tensor([math.log(max(bw, 0.5)), math.log(max(bh, 0.5))])
+            offset[i, :, iy, ix] = torch.tensor([cx - ix, cy - iy])
+            mask[i, 0, iy, ix] = 1.0
+    return {"heat": heat, "size": size, "offset": offset, "mask": mask}
+
+
+def focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0
+) -> torch.Tensor:
+    """CenterNet's penalty-reduced pixel-wise focal loss."""
+    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    pos = target.eq(1).float()
+    neg = 1 - pos
+    pos_loss = torch.log(p) * (1 - p) ** alpha * pos
+    neg_loss = torch.log(1 - p) * p**alpha * (1 - target) ** beta * neg
+    n_pos = pos.sum()
+    return -(pos_loss.sum() + neg_loss.sum()) / torch.clamp(n_pos, min=1.0)
+
+
+def detection_loss(
+    out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    heat = focal_loss(out["heat"], tgt["heat"])
+    m = tgt["mask"]
+    denom = torch.clamp(m.sum(), min=1.0)
+    size = (F.l1_loss(out["size"], tgt["size"], reduction="none") * m).sum() / denom
+    offset = (F.l1_loss(out["offset"], tgt["offset"], reduction="none") * m).sum() / denom
+    total = heat + 0.5 * size + offset
+    return {"loss": total, "heat": heat, "size": size, "offset": offset}
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise IoU of (n, 4) and (m, 4) boxes."""
+    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
+    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    area_a = (a[:, 2:] - a[:, :2]).prod(-1)
+    area_b = (b[:, 2:] - b[:, :2]).prod(-1)
+    return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-9)
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float = 0.5) -> torch.Tensor:
+    """Greedy non-maximum suppression; returns kept indices by decreasing score."""
+    if boxes.numel() == 0:
+        return torch.zeros(0, dtype=torch.long)
+    order = torch.argsort(scores, descending=True, stable=True)
+    boxes = boxes[order]
+    ious = box_iou(boxes, boxes)
+    n = len(order)
+    keep = torch.ones(n, dtype=torch.bool)
+    for i in range(n):
+        if keep[i]:
+            later = ious[i, i + 1 :] > iou_threshold
+            keep[i + 1 :] &= ~later
+    return order[keep]
+
+
+@torch.no_grad()
+def decode(
+    out: dict[str, torch.Tensor],
+    stride: int,
+    top_k: int = 100,
+    min_score: float = 0.001,
+    nms_iou: float = 0.5,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Boxes (input pixels) and scores per image from head outputs."""
+    heat = torch.sigmoid(out["heat"].float())
+    peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
+    n, _, h, w = heat.shape
+    results = []
+    flat = peaks.view(n, -1)
+    k = min(top_k, flat.shape[1])
+    scores, idx = flat.topk(k, dim=1)
+    for i in range(n):
+        keep = scores[i] >= min_score
+        s, ind = scores[i][keep], idx[i][keep]
+        ys, xs = (ind // w).float(), (ind % w).float()
+        off = out["offset"][i].float().view(2, -1)[:, ind]
+        sz = out["size"][i].float().view(2, -1)[:, ind].clamp(max=8).exp()
+        cx, cy = xs + off[0], ys + off[1]
+        boxes = (
+            torch.stack([cx - sz[0] / 2, cy - sz[1] / 2, cx + sz[0] / 2, cy + sz[1] / 2], 1)
+            * stride
+        )
+        kept = nms(boxes, s, nms_iou)
+        results.append((boxes[kept], s[kept]))
+    return results
