@@ -291,7 +291,7 @@ def body_mask(body: Body, X: np.ndarray, Z: np.ndarray, y: float):
     for order, amp, ph in body.harmonics:
         rho += amp * np.cos(order * theta + ph)
     for ang, amp, width in body.spicules:
-        dth = np.angle(np.exp(1j * (theta - ang)))
+        dth = (theta - ang + np.pi) % (2 * np.pi) - np.pi
         rho += amp * np.exp(-0.5 * (dth / width) ** 2)
     dist = (r - rho) * scale  # ~ mm outside the boundary
     hard[r0:r1, c0:c1] = dist <= 0
@@ -319,18 +319,21 @@ class SweepRenderer:
         p, im = self.plan, self.cfg.imaging
         y = p.y0 + p.speed * t
         xs = self.x + p.jitter_mm[t]
-        X, Z = np.meshgrid(xs, self.z)
+        X, Z = np.meshgrid(xs.astype(np.float32), self.z.astype(np.float32))
         b = p.boundaries
         z_fat = _boundary(b["fat"], xs, y)[None]
         z_gland = _boundary(b["gland"], xs, y)[None]
         z_retro = _boundary(b["retro"], xs, y)[None]
         echo = np.full(X.shape, ECHO["gland"], dtype=np.float32)
         g = p.gland_waves
-        # sum_k amp_k cos(kx x + kz z + ky y + ph), as one (H x K) @ (K x W) product.
+        # sum_k amp_k cos(kx x + kz z + ky y + ph) = Re(sum_k ez[:, k] ex[k, :]).
         coef = g[:, 4] * np.exp(1j * (g[:, 2] * y + g[:, 3]))
         ez = np.exp(1j * np.outer(self.z, g[:, 1])) * coef
         ex = np.exp(1j * np.outer(g[:, 0], xs))
-        tex = 1.0 + (ez @ ex).real
+        # (no BLAS call: a multi-threaded BLAS in each of the worker processes oversubscribes)
+        tex = 1.0 + (ez.real[:, :, None] * ex.real[None] - ez.imag[:, :, None] * ex.imag[None]).sum(
+            1
+        )
         echo *= np.clip(tex, 0.3, 2.0).astype(np.float32)
         # Subcutaneous fat lobules (Voronoi cells) separated by Cooper's ligaments.
         near = p.seeds[np.abs(p.seeds[:, 1] - y) < 8]
