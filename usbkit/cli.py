@@ -152,6 +152,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=_cmd_split)
 
+    s = sub.add_parser(
+        "train", help="train a frame or sequence detector (resumes an interrupted run)"
+    )
+    s.add_argument("study", type=Path)
+    s.add_argument("--model", choices=["frame", "sequence"], required=True)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--epochs", type=int, default=None)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_lazy("usbkit.train", "cli_train"))
+
+    s = sub.add_parser("detect", help="run a trained detector over the clips of a study")
+    s.add_argument("study", type=Path)
+    s.add_argument(
+        "--checkpoint",
+        required=True,
+        help="run folder, .pt file, or pretrained:frame / pretrained:sequence",
+    )
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--split", default=None)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing detections file")
+    s.set_defaults(func=_lazy("usbkit.detect", "cli_detect"))
+
     s = sub.add_parser("evaluate", help="FROC, sensitivities at FP/scan rates and paired tests")
     s.add_argument("study", type=Path)
     s.add_argument("--detections", action="append", required=True, metavar="NAME=CSV")

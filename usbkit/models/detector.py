@@ -37,7 +37,7 @@ class ModelConfig:
     """
 
     kind: str = "frame"
-    input_size: tuple[int, int] = (128, 160)
+    input_size: tuple[int, int] = (96, 112)
     width: int = 24
     window: int = 8
     embed: int = 8
