@@ -62,14 +62,16 @@ def _clean(v):
     return v
 
 
-def clip_frame_counts(study: Study, clip_ids) -> dict[str, int]:
+def clip_frame_counts(study: Study, clip_ids, progress: bool = True) -> dict[str, int]:
     """Number of frames of each clip (from the reader's cache; decoded once if needed)."""
     from tqdm.auto import tqdm
 
     from usbkit.clip import ReaderSettings, open_clip
 
     out = {}
-    for cid in tqdm(list(clip_ids), desc="counting frames", unit="clip", leave=False):
+    for cid in tqdm(
+        list(clip_ids), desc="counting frames", unit="clip", leave=False, disable=not progress
+    ):
         out[cid] = open_clip(study.clip_path(cid), ReaderSettings(crop=False)).meta["n_frames"]
     return out
 
@@ -249,7 +251,7 @@ def evaluate_study(
     clips = study.clips(config.split)[["clip_id", "patient_id"]]
     if clips.empty:
         raise UsbkitError(f"no clips in split '{config.split}'", file=study.manifest_path)
-    frames = clip_frame_counts(study, clips["clip_id"])
+    frames = clip_frame_counts(study, clips["clip_id"], progress)
     for name, det in dets.items():
         past = det["clip_id"].map(frames).fillna(np.inf).to_numpy() <= det["frame"].to_numpy()
         if past.any():
