@@ -188,6 +188,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--figures", action="store_true", help="also draw the figures into OUT")
     s.set_defaults(func=_lazy("usbkit.evaluate", "cli_evaluate"))
 
+    s = sub.add_parser(
+        "report", help="run the whole study from the notebooks (papermill) into an HTML report"
+    )
+    s.add_argument("--study", type=Path, default=None, help="default: the synthetic quick cohort")
+    s.add_argument("--out", type=Path, default=Path("reports/latest"))
+    s.add_argument(
+        "--figures", type=Path, default=None, help="also copy the figures into this folder"
+    )
+    s.add_argument(
+        "--train", action="store_true", help="train both models (default: shipped checkpoints)"
+    )
+    s.add_argument("--epochs", type=int, default=15)
+    s.add_argument("--preset", choices=["quick", "paper"], default="quick")
+    s.add_argument("--patients", type=int, default=None)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--bootstrap", type=int, default=2000)
+    s.set_defaults(func=_lazy("usbkit.report", "cli_report"))
     return p
 
 

@@ -74,6 +74,9 @@ class ClipView:
             np.ones(len(gt), bool),
         )
         self.gt_lesion = gt["lesion_id"].to_numpy()
+        gt_by_frame = {
+            int(f): g[["x0", "y0", "x1", "y1"]].to_numpy(float) for f, g in gt.groupby("frame")
+        }
         self.models: dict[str, Marks] = {}
         self.colors = {}
         for k, (name, det) in enumerate(detections.items()):
@@ -81,9 +84,10 @@ class ClipView:
             boxes = d[["x0", "y0", "x1", "y1"]].to_numpy(float)
             frames = d["frame"].to_numpy(int)
             hit = np.zeros(len(d), bool)
-            for i, (f, b) in enumerate(zip(frames, boxes)):
-                g = gt.loc[gt["frame"] == f, ["x0", "y0", "x1", "y1"]].to_numpy(float)
-                hit[i] = bool(len(g)) and bool(hits(np.repeat(b[None], len(g), 0), g).any())
+            for f, g in gt_by_frame.items():
+                sel = np.flatnonzero(frames == f)
+                if len(sel):
+                    hit[sel] = hits(boxes[sel][:, None, :], g[None, :, :]).any(axis=1)
             self.models[name] = Marks(
                 frames, self.clip.to_crop(boxes), d["score"].to_numpy(float), hit
             )

@@ -240,10 +240,13 @@ def evaluate_study(
     config: EvalConfig = EvalConfig(),
     progress: bool = True,
     figures: bool = False,
-) -> dict:
+    return_extras: bool = False,
+):
     """Evaluate detection files against a study and write results.json, table.csv, table.md.
 
     Nothing is written until every number is computed; each file is replaced atomically.
+    With ``return_extras`` the ratings and bootstrap samples (for curve bands) are returned
+    too, as ``(results, extras)``.
     """
     study = load_study(study_root)
     known = set(study.manifest["clip_id"])
@@ -271,7 +274,7 @@ def evaluate_study(
         from usbkit.figures import study_figures
 
         study_figures(results, extras, out, study=study, detections=dets)
-    return results
+    return (results, extras) if return_extras else results
 
 
 def cli_evaluate(args) -> int:

@@ -114,7 +114,7 @@ def _save(path: Path, payload: dict) -> None:
         torch.save(payload, tmp)
 
 
-def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
+def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=None) -> Path:
     """Train (or resume) a detector; returns the run folder.
 
     Parameters
@@ -124,6 +124,10 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
         and study; training resumes after the last finished epoch (up to ``cfg.epochs``).
     out : str or Path
         Run folder: ``config.json``, ``log.csv``, ``log.json``, ``last.pt``, ``best.pt``.
+    progress : bool
+        Show progress bars.
+    on_epoch : callable, optional
+        Called with the log (a list of dicts) after every epoch (live loss curves).
     """
     rank, world = _dist()
     out = Path(out)
@@ -261,6 +265,8 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> Path:
             pd.DataFrame(log).to_csv(out / ".log.csv.tmp", index=False)
             os.replace(out / ".log.csv.tmp", out / "log.csv")
             write_text(out / "log.json", json.dumps(log, indent=1))
+            if on_epoch is not None:
+                on_epoch(list(log))
             if progress:
                 msg = ", ".join(
                     f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
