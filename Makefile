@@ -29,15 +29,10 @@ $(STAMP): pyproject.toml
 	fi
 	touch $(STAMP)
 
-# For now the report run synthesizes (or takes) the study and validates it; training,
-# detection, the notebooks and the HTML report join this target as they land.
+# The whole study on the synthetic quick cohort (or STUDY=...): notebooks run by papermill,
+# HTML report in $(OUT)/index.html, the study's figures copied into figures/.
 report: install
-	@if [ -n "$(STUDY)" ]; then \
-	  $(VENV)/bin/usbkit check $(STUDY); \
-	else \
-	  if [ ! -f $(OUT)/study/manifest.csv ]; then $(VENV)/bin/usbkit synth $(OUT)/study --preset quick --seed 0; fi; \
-	  $(VENV)/bin/usbkit check $(OUT)/study; \
-	fi
+	$(VENV)/bin/usbkit report $(if $(STUDY),--study $(STUDY)) --out $(OUT) --figures figures
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider

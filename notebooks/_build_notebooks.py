@@ -153,6 +153,17 @@ fp_rate = 0.5          # thresholds start at each model's operating point at thi
         ),
         (
             "md",
+            "## What to look for\n\n* **Mimics.** A fat lobule can look like a mass for a few frames, then dissolve "
+            "into the fat layer. A single-frame detector may mark it; a model that remembers the previous frames "
+            "sees that it does not persist. Use *next false positive* to find them.\n* **Artifacts.** Loss of probe "
+            "contact throws a dark shadow for a few frames; reverberation adds bright bands. Both pass quickly.\n"
+            "* **Poorly seen frames.** Pressure and angle change a mass's contrast, so some frames show it poorly. "
+            "A scan-level reader only needs one good look, which is why a mass counts as found when any frame's "
+            "mark hits it.\n* **Thresholds.** The sliders start at each model's operating point at the FP/scan "
+            "rate of the parameters; lowering one shows what the model almost marked.",
+        ),
+        (
+            "md",
             "## Pages that need no Python\n\nThe same view as a self-contained web page per clip (frames embedded as "
             "compressed images), for reports and teaching handouts: it opens in any browser, offline.",
         ),

@@ -60,3 +60,49 @@ def write_study(root: Path, manifest: str, annotations: str) -> Path:
     (root / "manifest.csv").write_text(manifest)
     (root / "annotations.csv").write_text(annotations)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort(tmp_path_factory):
+    """A 6-patient synthetic study with short clips, its split, and both shipped models'
+    detections on its test split (``OUT/detections_*.csv``, as the notebooks expect)."""
+    from dataclasses import replace
+
+    from usbkit.pipeline import detect_all
+    from usbkit.synth import preset_config, synthesize
+
+    out = tmp_path_factory.mktemp("tiny") / "out"
+    cfg = preset_config("quick", patients=6, seed=2)
+    cfg = replace(cfg, sweep=replace(cfg.sweep, frames=(16, 20)), split_fractions=(0.34, 0.0, 0.66))
+    study = synthesize(out / "study", config=cfg, progress=False)
+    detect_all(
+        study,
+        {"single frame": "pretrained:frame", "sequence": "pretrained:sequence"},
+        out,
+        split="test",
+        progress=False,
+    )
+    return out
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def chromium_path() -> str | None:
+    import shutil
+
+    for name in (os.environ.get("BROWSER_PATH") or "", "chromium", "chromium-browser"):
+        if name and (Path(name).exists() or shutil.which(name)):
+            return name if Path(name).exists() else shutil.which(name)
+    return None
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
