@@ -23,7 +23,7 @@ MODEL_COLORS = [(0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167)]
 
 
 def _hex(c) -> str:
-    return "#%02x%02x%02x" % c
+    return "#{:02x}{:02x}{:02x}".format(*c)
 
 
 @dataclass

@@ -77,6 +77,17 @@ def write_csv(dest: str | Path, frame, *, overwrite: bool = True) -> Path:
 def ensure_writable_dir(path: str | Path) -> Path:
     """Create ``path`` if needed and check it can be written, with a clear error if not."""
     path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK):
+        raise UsbkitError(
+            "this output folder is read-only"
+            if existing == path
+            else f"this output folder cannot be created: {existing} is read-only",
+            file=path,
+            fix="Choose a folder you can write to, or change its permissions",
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -137,7 +137,12 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
     if last.exists():
         resume = torch.load(last, map_location="cpu", weights_only=False)
         old = TrainConfig.from_dict(resume["train_config"])
-        if old.model != cfg.model or Path(old.study).resolve() != Path(cfg.study).resolve():
+        # Resuming keeps the run's own settings (model size, batch, ...); only the kind of model
+        # and the study must match, and --epochs may extend the run.
+        if (
+            old.model.kind != cfg.model.kind
+            or Path(old.study).resolve() != Path(cfg.study).resolve()
+        ):
             raise UsbkitError(
                 "this folder holds a different training run (another model or study)",
                 file=out,
