@@ -38,6 +38,8 @@ test: install
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: install
+	# OpenCV only as a point of comparison in the decoding benchmark (not a usbkit dependency)
+	$(PY) -m pip install -q opencv-python-headless
 	$(PY) benchmarks/run_all.py
 
 lint: install

@@ -51,9 +51,9 @@ def main() -> None:
         rows = []
         for path in (small, big):
             n = len(open_clip(path, ReaderSettings(crop=False, cache=False)))
-            ours = best_of(lambda: open_clip(path, ReaderSettings(crop=False, cache=False)))
+            ours = best_of(lambda path=path: open_clip(path, ReaderSettings(crop=False, cache=False)))
 
-            def ff():
+            def ff(path=path):
                 subprocess.run(
                     [
                         "ffmpeg",
@@ -76,7 +76,7 @@ def main() -> None:
             ffm = best_of(ff) if shutil.which("ffmpeg") else float("nan")
             if cv2 is not None:
 
-                def cv():
+                def cv(path=path):
                     cap = cv2.VideoCapture(str(path))
                     while True:
                         ok, f = cap.read()
