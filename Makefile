@@ -38,8 +38,8 @@ test: install
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: install
-	# OpenCV only as a point of comparison in the decoding benchmark (not a usbkit dependency)
-	$(PY) -m pip install -q opencv-python-headless
+	# OpenCV and MONAI only as points of comparison (decoding, FROC); not usbkit dependencies
+	$(PY) -m pip install -q opencv-python-headless monai
 	$(PY) benchmarks/run_all.py
 
 lint: install

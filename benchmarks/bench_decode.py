@@ -51,7 +51,9 @@ def main() -> None:
         rows = []
         for path in (small, big):
             n = len(open_clip(path, ReaderSettings(crop=False, cache=False)))
-            ours = best_of(lambda path=path: open_clip(path, ReaderSettings(crop=False, cache=False)))
+            ours = best_of(
+                lambda path=path: open_clip(path, ReaderSettings(crop=False, cache=False))
+            )
 
             def ff(path=path):
                 subprocess.run(
