@@ -122,16 +122,29 @@ def jupyterlab(tiny_cohort, tmp_path):
 
 def test_scrubber_in_jupyterlab_changes_frame_with_slider_and_arrow_key(jupyterlab, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(jupyterlab)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     try:
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=30_000)
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click(timeout=10_000)
+        _drive_scrubber(page, jupyterlab)
     except Exception:
         ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "jupyterlab_menu_failure.png"))
-        (ARTIFACTS / "jupyterlab_menu_failure.html").write_text(page.content())
+        page.screenshot(path=str(ARTIFACTS / "scrubber_jupyterlab_failure.png"), full_page=True)
         raise
+
+
+def _accept_kernel_dialog(page, timeout_ms: int = 5000) -> None:
+    """Some JupyterLab set-ups ask which kernel to start: take the proposed Python 3 kernel."""
+    try:
+        page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=timeout_ms)
+    except Exception:  # no dialog: the kernel started by itself
+        pass
+
+
+def _drive_scrubber(page, jupyterlab):
+    page.goto(jupyterlab)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    _accept_kernel_dialog(page)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=30_000)
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click(timeout=10_000)
+    _accept_kernel_dialog(page)
     img = page.wait_for_selector("img.widget-image", timeout=120_000)
     label = page.locator(".widget-html-content", has_text="frame 1 /").first
     label.wait_for(timeout=60_000)

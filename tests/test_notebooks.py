@@ -94,3 +94,28 @@ def test_notebooks_run_alone_with_tiny_parameters(tiny_cohort, tmp_path, name):
         if c.cell_type == "code"
         for o in c.get("outputs", [])
     )
+
+
+def test_figures_show_only_the_bmode_image_never_the_burned_in_screen_text(tiny_cohort):
+    import numpy as np
+    import pandas as pd
+
+    from usbkit.explore import example_frames_figure
+    from usbkit.figures import gallery_figure
+    from usbkit.study import load_study
+
+    study = load_study(tiny_cohort / "study")
+    fig = example_frames_figure(study)
+    assert np.asarray(fig.data[0].z).shape == (160, 192)  # the synthetic screen is 208 x 256
+    dets = {
+        n: pd.read_csv(tiny_cohort / f"detections_{n.replace(' ', '_')}.csv")
+        for n in ("single frame", "sequence")
+    }
+    results = {
+        "fp_rates": [0.5],
+        "split": "test",
+        "models": {n: {"threshold": [0.05]} for n in dets},
+    }
+    g = gallery_figure(study, dets, results)
+    shapes = {np.asarray(t.z).shape for t in g.data}
+    assert shapes == {(160, 192)}

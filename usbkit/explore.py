@@ -106,8 +106,9 @@ def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.F
     if clip_id is None:
         counts = study.annotations.groupby("clip_id").size()
         clip_id = counts.idxmax() if len(counts) else study.clip_ids[0]
-    clip = open_clip(study.clip_path(clip_id), ReaderSettings(crop=False))
+    clip = open_clip(study.clip_path(clip_id), ReaderSettings())  # no burned-in text shown
     boxes = study.boxes(clip_id)
+    ox, oy = clip.crop_box[:2]
     if len(boxes):
         lo, hi = boxes["frame"].min(), boxes["frame"].max()
         idx = np.linspace(max(lo - 2, 0), min(hi + 2, len(clip) - 1), n).round().astype(int)
@@ -130,10 +131,10 @@ def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.F
         for b in boxes[boxes["frame"] == i].itertuples():
             fig.add_shape(
                 type="rect",
-                x0=b.x0,
-                y0=b.y0,
-                x1=b.x1,
-                y1=b.y1,
+                x0=b.x0 - ox,
+                y0=b.y0 - oy,
+                x1=b.x1 - ox,
+                y1=b.y1 - oy,
                 row=1,
                 col=k,
                 line=dict(color="#00C853", width=2, dash="dash"),

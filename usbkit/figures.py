@@ -212,13 +212,15 @@ def gallery_figure(
         vertical_spacing=0.08,
     )
     ann = study.annotations
-    ids = set(results.get("_clips", study.manifest["clip_id"]))
+    ids = set(study.clips(results.get("split"))["clip_id"])
     cache = {}
 
     def frame_of(cid, f):
+        # Cropped to the B-mode image: burned-in patient text never reaches a figure.
         if cid not in cache:
-            cache[cid] = open_clip(study.clip_path(cid), ReaderSettings(crop=False))
-        return np.asarray(cache[cid][f])
+            cache[cid] = open_clip(study.clip_path(cid), ReaderSettings())
+        clip = cache[cid]
+        return np.asarray(clip[f]), clip.crop_box[0], clip.crop_box[1]
 
     for row, name in enumerate(names, start=1):
         thr = results["models"][name]["threshold"][k]
@@ -260,7 +262,7 @@ def gallery_figure(
                 )
                 continue
             cid, f = pick.iloc[0]["clip_id"], int(pick.iloc[0]["frame"])
-            img = frame_of(cid, f)
+            img, ox, oy = frame_of(cid, f)
             fig.add_trace(
                 go.Heatmap(
                     z=img, colorscale="gray", showscale=False, zmin=0, zmax=255, hoverinfo="skip"
@@ -271,10 +273,10 @@ def gallery_figure(
             for b in ann.loc[(ann.clip_id == cid) & (ann.frame == f)].itertuples():
                 fig.add_shape(
                     type="rect",
-                    x0=b.x0,
-                    y0=b.y0,
-                    x1=b.x1,
-                    y1=b.y1,
+                    x0=b.x0 - ox,
+                    y0=b.y0 - oy,
+                    x1=b.x1 - ox,
+                    y1=b.y1 - oy,
                     row=row,
                     col=col,
                     line=dict(color="#00C853", width=2, dash="dash"),
@@ -282,10 +284,10 @@ def gallery_figure(
             for b in d.loc[(d.clip_id == cid) & (d.frame == f)].itertuples():
                 fig.add_shape(
                     type="rect",
-                    x0=b.x0,
-                    y0=b.y0,
-                    x1=b.x1,
-                    y1=b.y1,
+                    x0=b.x0 - ox,
+                    y0=b.y0 - oy,
+                    x1=b.x1 - ox,
+                    y1=b.y1 - oy,
                     row=row,
                     col=col,
                     line=dict(color=colors[name], width=2),
