@@ -1,7 +1,7 @@
 """Peak memory of training and detection on the ``paper`` preset (budget: <= 4 GiB).
 
 The full paper preset (506 patients) takes longer to synthesize than ``make bench`` allows, so
-the run uses the paper preset's clips (60-120 frames, 1-3 sweeps a patient) for 24 and 48
+the run uses the paper preset's clips (60-120 frames, 1-3 sweeps a patient) for 16 and 32
 patients: frames are memory-mapped from the cache and read window by window, so peak memory
 should not grow with the size of the study. Each command runs in its own process and its peak
 resident set size (ru_maxrss) is reported.
@@ -42,7 +42,7 @@ def main() -> None:
     env = {**os.environ, "USBKIT_CACHE": str(tmp / "cache")}
     rows = []
     try:
-        for patients in (24, 48):
+        for patients in (16, 32):
             study = tmp / f"paper{patients}"
             subprocess.run(
                 [

@@ -98,6 +98,22 @@ class Clip:
     def __len__(self) -> int:
         return int(self.frames.shape[0])
 
+    def read(self, indices) -> np.ndarray:
+        """A copy of the (cropped) frames at ``indices``.
+
+        For a cached clip the cache file is mapped only for the duration of the read, so a
+        long training run over many clips does not keep every page it has touched resident.
+        """
+        entry = self.meta.get("cache_file")
+        if entry is None:
+            return np.array(self.frames[indices])
+        n, h, w = self.meta["n_frames"], self.meta["height"], self.meta["width"]
+        mm = np.memmap(entry, dtype=np.uint8, mode="r", shape=(n, h, w))
+        x0, y0, x1, y1 = self.crop_box
+        out = np.array(mm[indices, y0:y1, x0:x1])
+        del mm
+        return out
+
     def __getitem__(self, i):
         return self.frames[i]
 
@@ -261,7 +277,10 @@ def open_clip(
         crop_box=tuple(int(v) for v in box),
         original_size=(h, w),
         fps_source=src,
-        meta={k: v for k, v in meta.items() if not k.startswith("_")},
+        meta={
+            **{k: v for k, v in meta.items() if not k.startswith("_")},
+            **({"cache_file": str(Path(meta["_entry"]) / "frames.u8")} if "_entry" in meta else {}),
+        },
     )
 
 

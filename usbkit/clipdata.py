@@ -89,7 +89,7 @@ class WindowSampler:
             e = self.clips[ci]
             n = len(e.clip)
             idx = np.clip(np.arange(s, s + self.length), 0, n - 1)
-            x = to_input(np.asarray(e.clip.frames[idx]), size)
+            x = to_input(e.clip.read(idx), size)
             sx, sy = scale_of(e.clip, size)
             bx = [
                 torch.from_numpy(e.boxes[f] * np.array([sx, sy, sx, sy], np.float32)) for f in idx

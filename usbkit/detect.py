@@ -95,7 +95,7 @@ def detect_clip(
     scale = np.array([sx, sy, sx, sy])
     state = None
     for start in range(0, len(clip), chunk):
-        x = to_input(np.asarray(clip.frames[start : start + chunk]), size).to(device)
+        x = to_input(clip.read(np.arange(start, min(start + chunk, len(clip)))), size).to(device)
         out, state = model.stream(x, state)
         for k, (boxes, scores) in enumerate(
             model.detect(out, top_k=MAX_PER_FRAME, min_score=MIN_SCORE)
