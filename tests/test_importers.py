@@ -140,5 +140,5 @@ def test_frame_folders_and_existing_output_is_never_touched(tmp_path):
     assert load_study(out).clip_ids == ["c1", "c2"]
     before = tree_hash(out)
     r = run_cli("import", "frames", src, out)
-    assert r.returncode == 1 and "not empty" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "already holds files" in r.stderr and "Traceback" not in r.stderr
     assert tree_hash(out) == before

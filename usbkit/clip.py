@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from usbkit.crop import detect_bmode_region
-from usbkit.errors import UsbkitError
-from usbkit.media import DEFAULT_FPS, Decoded, folder_frames, iter_frames, media_kind
+from usbkit.media import DEFAULT_FPS, Decoded, folder_frames, iter_frames, media_kind, require_media
 
 READER_VERSION = 1
 _HASH_MEMO: dict[tuple, str] = {}
@@ -242,12 +241,7 @@ def open_clip(
     """
     settings = settings or ReaderSettings()
     path = Path(path)
-    if not path.exists():
-        raise UsbkitError(
-            "this clip's media file is missing",
-            file=path,
-            fix="Check the 'path' column of manifest.csv (paths are relative to the study folder)",
-        )
+    require_media(path)
     frames, meta = _load_or_decode(path, settings)
     h, w = int(meta["height"]), int(meta["width"])
     box = (0, 0, w, h)

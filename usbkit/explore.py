@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from usbkit.clip import ReaderSettings, open_clip
-from usbkit.figures import OKABE_ITO, _style
+from usbkit.figures import GT_COLOR, OKABE_ITO, _style, add_box
 
 
 def cohort_summary(study) -> pd.DataFrame:
@@ -129,16 +129,7 @@ def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.F
             col=k,
         )
         for b in boxes[boxes["frame"] == i].itertuples():
-            fig.add_shape(
-                type="rect",
-                x0=b.x0 - ox,
-                y0=b.y0 - oy,
-                x1=b.x1 - ox,
-                y1=b.y1 - oy,
-                row=1,
-                col=k,
-                line=dict(color="#00C853", width=2, dash="dash"),
-            )
+            add_box(fig, b, 1, k, GT_COLOR, offset=(ox, oy), dash="dash")
         fig.update_yaxes(
             autorange="reversed", showticklabels=False, scaleanchor=f"x{k}", row=1, col=k
         )

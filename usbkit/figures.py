@@ -31,6 +31,26 @@ def model_colors(names) -> dict[str, str]:
     return {n: OKABE_ITO[i % len(OKABE_ITO)] for i, n in enumerate(names)}
 
 
+GT_COLOR = "#00C853"
+
+
+def add_box(
+    fig: go.Figure, b, row: int, col: int, color: str, offset=(0, 0), dash: str | None = None
+) -> None:
+    """Draw box ``b`` (anything with x0, y0, x1, y1) on a subplot, shifted by ``-offset``."""
+    ox, oy = offset
+    fig.add_shape(
+        type="rect",
+        x0=b.x0 - ox,
+        y0=b.y0 - oy,
+        x1=b.x1 - ox,
+        y1=b.y1 - oy,
+        row=row,
+        col=col,
+        line=dict(color=color, width=2, dash=dash),
+    )
+
+
 def _style(fig: go.Figure, title: str) -> go.Figure:
     fig.update_layout(
         title=dict(text=title, x=0.01),
@@ -271,27 +291,9 @@ def gallery_figure(
                 col=col,
             )
             for b in ann.loc[(ann.clip_id == cid) & (ann.frame == f)].itertuples():
-                fig.add_shape(
-                    type="rect",
-                    x0=b.x0 - ox,
-                    y0=b.y0 - oy,
-                    x1=b.x1 - ox,
-                    y1=b.y1 - oy,
-                    row=row,
-                    col=col,
-                    line=dict(color="#00C853", width=2, dash="dash"),
-                )
+                add_box(fig, b, row, col, GT_COLOR, offset=(ox, oy), dash="dash")
             for b in d.loc[(d.clip_id == cid) & (d.frame == f)].itertuples():
-                fig.add_shape(
-                    type="rect",
-                    x0=b.x0 - ox,
-                    y0=b.y0 - oy,
-                    x1=b.x1 - ox,
-                    y1=b.y1 - oy,
-                    row=row,
-                    col=col,
-                    line=dict(color=colors[name], width=2),
-                )
+                add_box(fig, b, row, col, colors[name], offset=(ox, oy))
             fig.update_xaxes(showticklabels=False, row=row, col=col)
             fig.update_yaxes(
                 showticklabels=False,

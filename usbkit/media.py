@@ -74,6 +74,16 @@ class Decoded:
     fps_source: str = "default"
 
 
+def require_media(path: Path) -> None:
+    """Raise the user-facing error for a clip whose media file is missing."""
+    if not path.exists():
+        raise UsbkitError(
+            "this clip's media file is missing",
+            file=path,
+            fix="Check the 'path' column of manifest.csv (paths are relative to the study folder)",
+        )
+
+
 def _bad_media(path: Path, what: str, frame: int | None = None) -> UsbkitError:
     return UsbkitError(
         f"cannot read this clip: {what}",
@@ -265,12 +275,7 @@ def iter_frames(path: str | Path, info: Decoded | None = None) -> Iterator[np.nd
         Filled with the frame rate found in the file while decoding.
     """
     path = Path(path)
-    if not path.exists():
-        raise UsbkitError(
-            "this clip's media file is missing",
-            file=path,
-            fix="Check the 'path' column of manifest.csv (paths are relative to the study folder)",
-        )
+    require_media(path)
     if path.is_file() and path.stat().st_size == 0:
         raise _bad_media(path, "the file is empty (0 bytes)")
     info = info if info is not None else Decoded()

@@ -105,13 +105,18 @@ def ensure_writable_dir(path: str | Path) -> Path:
     return path
 
 
-def new_output_dir(path: str | Path) -> Path:
-    """Create a new, empty output folder; refuse one that already holds files."""
+def refuse_nonempty(path: str | Path) -> Path:
+    """Raise when ``path`` exists and is not an empty folder: usbkit never overwrites output."""
     path = Path(path)
-    if path.exists() and any(path.iterdir()):
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise UsbkitError(
             "this output folder already holds files and usbkit does not overwrite them",
             file=path,
             fix="Choose a new folder name",
         )
-    return ensure_writable_dir(path)
+    return path
+
+
+def new_output_dir(path: str | Path) -> Path:
+    """Create a new, empty output folder; refuse one that already holds files."""
+    return ensure_writable_dir(refuse_nonempty(path))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from usbkit.errors import UsbkitError
-from usbkit.safeio import ensure_writable_dir
+from usbkit.safeio import ensure_writable_dir, refuse_nonempty
 from usbkit.study import ANNOTATION_REQUIRED, write_study_tables
 
 
@@ -29,14 +29,7 @@ class StudyWriter:
     """
 
     def __init__(self, out: str | Path):
-        self.out = Path(out)
-        if self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
-            raise UsbkitError(
-                "this output folder already exists and is not empty; usbkit does not "
-                "overwrite a study",
-                file=self.out,
-                fix="Choose a new folder name for the imported study",
-            )
+        self.out = refuse_nonempty(out)
         ensure_writable_dir(self.out.parent if str(self.out.parent) else Path("."))
         self.clips: list[dict] = []
         self.boxes: list[dict] = []

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from usbkit.errors import UsbkitError
 from usbkit.mediawrite import write_video
+from usbkit.safeio import refuse_nonempty
 from usbkit.split import split_patients
 from usbkit.study import write_study_tables
 from usbkit.synth.config import SynthConfig, preset_config
@@ -166,13 +167,7 @@ def synthesize(
     cfg = config or preset_config(preset, patients, seed)
     if cfg.patients < 1:
         raise UsbkitError("the number of patients must be at least 1")
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise UsbkitError(
-            "this folder already holds files; usbkit does not overwrite a study",
-            file=out,
-            fix="Choose a new folder name",
-        )
+    out = refuse_nonempty(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
