@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from usbkit.clip import ReaderSettings, open_clip
@@ -112,10 +111,3 @@ def check_study(
                 )
             )
     return sorted(problems, key=lambda p: (p.file, p.row if p.row is not None else 0))
-
-
-def lesion_count(annotations) -> int:
-    """Number of distinct lesions (clip, lesion_id) in an annotations table."""
-    if len(annotations) == 0:
-        return 0
-    return int(len(np.unique(annotations["clip_id"] + "\x00" + annotations["lesion_id"])))

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -276,8 +276,3 @@ def open_clip(
             **({"cache_file": str(Path(meta["_entry"]) / "frames.u8")} if "_entry" in meta else {}),
         },
     )
-
-
-def settings_dict(settings: ReaderSettings) -> dict:
-    """Settings as a plain dict (for configs saved beside runs)."""
-    return asdict(settings)

@@ -8,7 +8,6 @@ features are computed exactly once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -169,11 +168,6 @@ def cli_detect(args) -> int:
     )
     print(f"wrote {out}")
     return 0
-
-
-def describe(ref: str | Path) -> dict:
-    """The model config of a checkpoint, as a dict."""
-    return json.loads(json.dumps(load_checkpoint(ref).cfg.to_dict()))
 
 
 def export_checkpoint(run: str | Path, dest: str | Path) -> Path:
