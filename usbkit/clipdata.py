@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.nn import functional as F
 
@@ -22,6 +23,7 @@ class ClipEntry:
     patient_id: str
     clip: Clip
     boxes: list[np.ndarray]  # per frame, (k, 4) in crop pixels
+    gt: pd.DataFrame  # the study's annotation rows of the clip (original pixels)
 
 
 def load_clips(
@@ -49,13 +51,14 @@ def load_clips(
             for f, b in zip(ann["frame"].to_numpy(), crop):
                 if f < len(per) and b[2] - b[0] >= 1 and b[3] - b[1] >= 1:
                     per[f] = np.vstack([per[f], b[None].astype(np.float32)])
-        out.append(ClipEntry(row.clip_id, row.patient_id, clip, per))
+        out.append(ClipEntry(row.clip_id, row.patient_id, clip, per, ann))
     return out
 
 
 def to_input(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     """uint8 frames ``(n, h, w)`` -> float tensor ``(n, 1, H, W)`` in [0, 1] at ``size``."""
-    x = torch.from_numpy(np.array(frames, dtype=np.uint8, copy=True)).float().div_(255.0)[:, None]
+    # copies only when the frames are not already a writable contiguous array (Clip.read copies)
+    x = torch.from_numpy(np.require(frames, np.uint8, ["C", "W"])).float().div_(255.0)[:, None]
     if tuple(x.shape[-2:]) != tuple(size):
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
     return x

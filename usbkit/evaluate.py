@@ -110,10 +110,10 @@ def evaluate_models(
     ids = set(clips["clip_id"])
     gt = gt.loc[gt["clip_id"].isin(ids)]
     n_frames = int(sum(frames_per_clip[c] for c in ids))
-    ratings: dict[str, ScanRatings] = {}
-    for name, det in detections.items():
-        det = det.loc[det["clip_id"].isin(ids)]
-        ratings[name] = rate_scans(gt, det, clips, n_frames, config.hit)
+    detections = {name: det.loc[det["clip_id"].isin(ids)] for name, det in detections.items()}
+    ratings: dict[str, ScanRatings] = {
+        name: rate_scans(gt, det, clips, n_frames, config.hit) for name, det in detections.items()
+    }
     xs = list(config.fp_rates)
     curves = {n: scan_froc(r) for n, r in ratings.items()}
     max_fp = max([1.0, *xs])
@@ -135,9 +135,7 @@ def evaluate_models(
             "ci95": [percentile_ci(boot["sens"][name][:, k]) for k in range(len(xs))],
             "jafroc_fom": jafroc_fom(r),
             "frame_sensitivity": [operating_point(fc, x)[0] for x in xs],
-            "ap50": average_precision(
-                gt, detections[name].loc[detections[name]["clip_id"].isin(ids)]
-            ),
+            "ap50": average_precision(gt, detections[name]),
             "froc": c.to_dict(),
         }
     comparisons, fom_comparisons = [], []

@@ -302,7 +302,6 @@ def gallery_figure(
                 row=row,
                 col=col,
             )
-        fig.layout.annotations[(row - 1) * 3].text += ""
     fig = _style(fig, f"Examples at {fp_rate:g} FP/scan (green dashed: ground truth)")
     fig.update_layout(width=900, height=300 * len(names) + 80)
     return fig

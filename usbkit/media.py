@@ -216,14 +216,11 @@ def _decode_dicom(path: Path, info: Decoded) -> Iterator[np.ndarray]:
     from pydicom.pixels import iter_pixels
 
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        # One header read: large elements (the pixel data) are deferred, not loaded.
+        with pydicom.dcmread(path, defer_size="1 KB") as ds:
+            has_pixels = "PixelData" in ds or "FloatPixelData" in ds
     except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
         raise _bad_media(path, f"not a readable DICOM file ({exc.__class__.__name__})") from None
-    try:
-        with pydicom.dcmread(path, defer_size="1 KB") as full:
-            has_pixels = "PixelData" in full or "FloatPixelData" in full
-    except Exception:  # noqa: BLE001 - reported below as a missing pixel module
-        has_pixels = False
     if not has_pixels or "Rows" not in ds or "Columns" not in ds:
         raise _bad_media(
             path, "the DICOM file has no image (its pixel data or image module is missing)"

@@ -175,8 +175,6 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
         and (study.manifest["split"] == cfg.val_split).any()
     ):
         val_clips = load_clips(study, cfg.val_split)
-        for e in val_clips:
-            e.gt = study.boxes(e.clip_id)
     sampler = WindowSampler(train_clips, cfg.window_length, cfg.window_step)
     model = build_model(cfg.model).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -6,7 +6,6 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -209,4 +208,4 @@ def synthesize(
     return out
 
 
-__all__ = ["synthesize", "plan_cohort", "render_clip", "SynthConfig", "preset_config", "replace"]
+__all__ = ["synthesize", "plan_cohort", "render_clip", "SynthConfig", "preset_config"]
