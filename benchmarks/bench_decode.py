@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from _common import record
 
-from usbkit.clip import ReaderSettings, open_clip
-from usbkit.mediawrite import write_video
+from usbkit.io.clip import ReaderSettings, open_clip
+from usbkit.io.encode import write_video
 from usbkit.synth import preset_config, synthesize
 
 

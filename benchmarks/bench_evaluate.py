@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from _common import record
 
-from usbkit.evaluate import EvalConfig, evaluate_models
+from usbkit.evaluation.results import EvalConfig, evaluate_models
 
 
 def cohort(n_patients: int, seed: int = 0):
@@ -51,7 +51,7 @@ def monai_comparison(n: int = 506) -> list:
     comparison covers the curve and its interpolated sensitivities, where the definitions
     coincide.
     """
-    from usbkit.froc import froc_curve, interpolated_sensitivity
+    from usbkit.evaluation.froc import froc_curve, interpolated_sensitivity
 
     try:
         from monai.metrics import compute_froc_curve_data, compute_froc_score

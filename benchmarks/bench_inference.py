@@ -14,7 +14,7 @@ import time
 import torch
 from _common import record
 
-from usbkit.detections import MAX_PER_FRAME, MIN_SCORE
+from usbkit.io.detections import MAX_PER_FRAME, MIN_SCORE
 from usbkit.models import ModelConfig, build_model
 
 

@@ -60,7 +60,7 @@ def main() -> None:
                 check=True,
                 env=env,
             )
-            from usbkit.study import load_study
+            from usbkit.io.study import load_study
 
             n_clips = len(load_study(study).manifest)
             train_mib, train_s = peak_mib(

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from _common import record
 
-from usbkit.pipeline import detect_all, read_detections
-from usbkit.scrubber import Scrubber
-from usbkit.study import load_study
+from usbkit.io.study import load_study
+from usbkit.report.steps import detect_all, read_detections
 from usbkit.synth import preset_config, synthesize
+from usbkit.viewer.scrubber import Scrubber
 
 
 def main() -> None:

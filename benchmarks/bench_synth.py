@@ -9,7 +9,7 @@ from pathlib import Path
 
 from _common import record
 
-from usbkit.study import load_study
+from usbkit.io.study import load_study
 from usbkit.synth import synthesize
 
 

@@ -68,7 +68,7 @@ def tiny_cohort(tmp_path_factory):
     detections on its test split (``OUT/detections_*.csv``, as the notebooks expect)."""
     from dataclasses import replace
 
-    from usbkit.pipeline import detect_all
+    from usbkit.report.steps import detect_all
     from usbkit.synth import preset_config, synthesize
 
     out = tmp_path_factory.mktemp("tiny") / "out"

@@ -37,8 +37,8 @@ def browser():
 def test_static_scrubber_page_moves_with_slider_and_keys(tiny_cohort, browser, tmp_path):
     import pandas as pd
 
-    from usbkit.scrub_pages import write_pages
-    from usbkit.study import load_study
+    from usbkit.io.study import load_study
+    from usbkit.viewer.pages import write_pages
 
     study = load_study(tiny_cohort / "study")
     dets = {
@@ -71,7 +71,7 @@ def jupyterlab(tiny_cohort, tmp_path):
     from papermill.iorw import load_notebook_node, write_ipynb
     from papermill.parameterize import parameterize_notebook
 
-    from usbkit.report import notebooks_dir
+    from usbkit.report.builder import notebooks_dir
 
     root = tmp_path / "lab"
     root.mkdir()

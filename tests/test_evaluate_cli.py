@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import pattern_frames, run_cli, tree_hash, write_study
 
-from usbkit.mediawrite import write_video
+from usbkit.io.encode import write_video
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_evaluate_writes_the_documented_results(study, tmp_path):
 
 
 def test_evaluate_draws_the_four_figures(study, tmp_path):
-    from usbkit.figures import browser_path
+    from usbkit.report.figures import browser_path
 
     a = _dets(tmp_path / "a.csv", [0, 2], [1])
     r = run_cli(
@@ -158,7 +158,7 @@ def test_malformed_detections_name_the_row_and_keep_old_results(
 
 
 def test_evaluation_is_reproducible_from_the_seed(study, tmp_path):
-    from usbkit.evaluate import EvalConfig, evaluate_study
+    from usbkit.evaluation.results import EvalConfig, evaluate_study
 
     a = _dets(tmp_path / "a.csv", [0, 2], [1, 3])
     b = _dets(tmp_path / "b.csv", [0, 4], [5])

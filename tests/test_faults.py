@@ -15,7 +15,7 @@ import pytest
 from conftest import pattern_frames, run_cli, tree_hash, write_study
 
 from usbkit.errors import UsbkitError
-from usbkit.mediawrite import write_video
+from usbkit.io.encode import write_video
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_truncated_clip_in_a_study_is_reported_and_nothing_changes(tmp_path):
 def test_disk_full_while_writing_results_keeps_the_old_results(study_with_results, monkeypatch):
     from pathlib import Path
 
-    from usbkit.evaluate import EvalConfig, evaluate_study
+    from usbkit.evaluation.results import EvalConfig, evaluate_study
 
     root, det, out = study_with_results
     before = tree_hash(out)
@@ -90,7 +90,7 @@ def test_read_only_output_folder_is_refused_before_any_work(
         import usbkit.safeio as safeio
 
         monkeypatch.setattr(safeio.os, "access", lambda p, mode: not str(p).startswith(str(ro)))
-        from usbkit.evaluate import EvalConfig, evaluate_study
+        from usbkit.evaluation.results import EvalConfig, evaluate_study
 
         with pytest.raises(UsbkitError, match="read-only"):
             evaluate_study(root, {"m": det}, ro / "out", EvalConfig(n_boot=10), progress=False)
@@ -117,7 +117,7 @@ def test_training_killed_mid_epoch_resumes_from_the_last_finished_epoch(tmp_path
     study = easy_study(tmp_path / "easy", n_clips=4, n_frames=12)
     run = tmp_path / "run"
     code = (
-        "from usbkit.train import TrainConfig, train; from usbkit.models import ModelConfig;"
+        "from usbkit.models.train import TrainConfig, train; from usbkit.models import ModelConfig;"
         f"cfg = TrainConfig(study={str(study)!r}, model=ModelConfig(kind='frame', input_size=(64, 80), width=16),"
         " epochs=40, batch=2, window_length=4, window_step=2);"
         f"train(cfg, {str(run)!r}, progress=False)"

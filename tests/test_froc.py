@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from usbkit.evaluate import EvalConfig, evaluate_models
-from usbkit.froc import (
+from usbkit.evaluation.froc import (
     average_precision,
     froc_curve,
     interpolated_sensitivity,
@@ -18,7 +17,8 @@ from usbkit.froc import (
     rate_scans,
     scan_froc,
 )
-from usbkit.stats import bootstrap_p, mcnemar_exact, paired_bootstrap
+from usbkit.evaluation.results import EvalConfig, evaluate_models
+from usbkit.evaluation.stats import bootstrap_p, mcnemar_exact, paired_bootstrap
 
 GT_COLS = ["clip_id", "frame", "lesion_id", "x0", "y0", "x1", "y1"]
 DET_COLS = ["clip_id", "frame", "score", "x0", "y0", "x1", "y1"]
@@ -205,7 +205,7 @@ def test_bootstrap_is_reproducible_and_p_value_definition():
 
 def test_bootstrap_replicate_equals_direct_recomputation():
     """A replicate with weights w must equal the curve of the explicitly duplicated cohort."""
-    from usbkit.stats import _prepare, _replicate_block
+    from usbkit.evaluation.stats import _prepare, _replicate_block
 
     rng = np.random.default_rng(2)
     g_rows, d_rows = [], []
@@ -237,7 +237,7 @@ def test_ap50_hand_case():
 @pytest.mark.parametrize("seed", range(5))
 def test_bootstrap_replicates_match_direct_curves_with_ties(seed):
     """Random cohorts with tied scores: every replicate equals the duplicated-cohort curve."""
-    from usbkit.stats import _prepare, _replicate_block
+    from usbkit.evaluation.stats import _prepare, _replicate_block
 
     rng = np.random.default_rng(seed)
     g_rows, d_rows = [], []
@@ -283,7 +283,7 @@ def test_bootstrap_replicates_match_direct_curves_with_ties(seed):
 
 
 def test_linker_gives_the_same_tracks_with_and_without_the_pairwise_table(monkeypatch):
-    import usbkit.froc as froc
+    import usbkit.evaluation.froc as froc
 
     rng = np.random.default_rng(4)
     n = 300

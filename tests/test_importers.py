@@ -9,13 +9,13 @@ import pytest
 from conftest import pattern_frames, run_cli, tree_hash
 from PIL import Image
 
-from usbkit.check import check_study
 from usbkit.errors import UsbkitError
-from usbkit.importers import import_study
-from usbkit.importers.busi import mask_boxes
-from usbkit.importers.coco_vid import export_coco_vid
-from usbkit.mediawrite import write_video
-from usbkit.study import load_study
+from usbkit.io.check import check_study
+from usbkit.io.encode import write_video
+from usbkit.io.formats import import_study
+from usbkit.io.formats.busi import mask_boxes
+from usbkit.io.formats.coco_vid import export_coco_vid
+from usbkit.io.study import load_study
 
 
 def _coco(tmp_path):
@@ -45,7 +45,7 @@ def _coco(tmp_path):
 
 
 def test_coco_vid_import_orders_frames_keeps_negatives_and_round_trips(tmp_path):
-    from usbkit.clip import ReaderSettings, open_clip
+    from usbkit.io.clip import ReaderSettings, open_clip
 
     src, frames = _coco(tmp_path)
     out = import_study("coco-vid", src, tmp_path / "study")

@@ -10,10 +10,10 @@ import pytest
 from conftest import pattern_frames
 from PIL import Image
 
-from usbkit.clip import ReaderSettings, open_clip
 from usbkit.errors import UsbkitError
-from usbkit.media import to_gray
-from usbkit.mediawrite import write_dicom_cine, write_frame_folder, write_gif, write_video
+from usbkit.io.clip import ReaderSettings, open_clip
+from usbkit.io.decode import to_gray
+from usbkit.io.encode import write_dicom_cine, write_frame_folder, write_gif, write_video
 
 RAW = ReaderSettings(crop=False)
 

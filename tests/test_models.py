@@ -14,9 +14,9 @@ import pytest
 import torch
 from conftest import run_cli, write_study
 
-from usbkit.mediawrite import write_video
+from usbkit.io.encode import write_video
 from usbkit.models import ModelConfig, build_model
-from usbkit.train import TrainConfig, train
+from usbkit.models.train import TrainConfig, train
 
 SMALL = ModelConfig(input_size=(64, 80), width=16, window=4, embed=4)
 
@@ -66,7 +66,7 @@ def _cfg(study, kind, epochs=1, **kw):
 def test_training_lowers_the_loss_and_finds_the_easy_lesion(easy, tmp_path, kind):
     import json
 
-    from usbkit.detect import detect_study
+    from usbkit.models.detect import detect_study
 
     run = train(_cfg(easy, kind, epochs=10), tmp_path / "run", progress=False)
     log = json.loads((run / "log.json").read_text())
@@ -121,7 +121,7 @@ def test_interrupted_run_resumes_from_its_last_epoch_and_matches_an_uninterrupte
 ):
     import json
 
-    from usbkit import clipdata
+    from usbkit.models import data as clipdata
 
     cfg = _cfg(easy, "sequence", epochs=3)
     ref = train(cfg, tmp_path / "ref", progress=False)
@@ -160,7 +160,7 @@ def test_a_different_run_in_the_same_folder_is_refused(easy, tmp_path):
 
 def test_two_process_gloo_training(easy, tmp_path):
     code = (
-        "import sys; from dataclasses import replace; from usbkit.train import TrainConfig, train;"
+        "import sys; from dataclasses import replace; from usbkit.models.train import TrainConfig, train;"
         "from usbkit.models import ModelConfig;"
         f"cfg = TrainConfig(study={str(easy)!r}, model=ModelConfig(kind='sequence', input_size=(64, 80),"
         " width=16, window=4, embed=4), epochs=2, batch=2, window_length=4, window_step=2, device='cpu');"
@@ -193,7 +193,7 @@ def test_two_process_gloo_training(easy, tmp_path):
 
 
 def test_shipped_checkpoints_load_and_detect(tmp_path):
-    from usbkit.detect import load_checkpoint, pretrained_path
+    from usbkit.models.detect import load_checkpoint, pretrained_path
 
     for kind in ("frame", "sequence"):
         assert pretrained_path(kind).stat().st_size < 5 * 2**20

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from conftest import run_cli
 
-from usbkit.report import NOTEBOOKS, notebooks_dir
+from usbkit.report.builder import NOTEBOOKS, notebooks_dir
 
 
 def test_each_notebook_has_one_parameters_cell_and_calls_usbkit():
@@ -79,7 +79,7 @@ def test_a_failing_notebook_stops_the_run_names_it_and_keeps_earlier_outputs(tin
 
 @pytest.mark.parametrize("name", ["01_explore", "04_compare"])
 def test_notebooks_run_alone_with_tiny_parameters(tiny_cohort, tmp_path, name):
-    from usbkit.report import run_notebook
+    from usbkit.report.builder import run_notebook
 
     params = {"study": str(tiny_cohort / "study"), "out": str(tiny_cohort)}
     if name == "04_compare":
@@ -100,9 +100,9 @@ def test_figures_show_only_the_bmode_image_never_the_burned_in_screen_text(tiny_
     import numpy as np
     import pandas as pd
 
-    from usbkit.explore import example_frames_figure
-    from usbkit.figures import gallery_figure
-    from usbkit.study import load_study
+    from usbkit.io.study import load_study
+    from usbkit.report.explore import example_frames_figure
+    from usbkit.report.figures import gallery_figure
 
     study = load_study(tiny_cohort / "study")
     fig = example_frames_figure(study)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from conftest import pattern_frames, run_cli, tree_hash, write_study
 
-from usbkit.check import check_study
-from usbkit.mediawrite import write_gif, write_video
-from usbkit.study import load_study
+from usbkit.io.check import check_study
+from usbkit.io.encode import write_gif, write_video
+from usbkit.io.study import load_study
 
 
 def _good(root):
@@ -95,7 +95,7 @@ def test_missing_and_unknown_columns_and_missing_tables(tmp_path):
 def test_split_is_by_patient_stratified_and_reproducible(tmp_path):
     import pandas as pd
 
-    from usbkit.split import split_patients
+    from usbkit.io.split import split_patients
 
     rng = np.random.default_rng(1)
     rows = []

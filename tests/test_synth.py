@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from usbkit.check import check_study
-from usbkit.clip import ReaderSettings, open_clip
-from usbkit.study import load_study
+from usbkit.io.check import check_study
+from usbkit.io.clip import ReaderSettings, open_clip
+from usbkit.io.study import load_study
 from usbkit.synth import SweepConfig, SynthConfig, preset_config, synthesize
 from usbkit.synth.bmode import RAYLEIGH_SNR, complex_scatterers, envelope, psf_transfer
 from usbkit.synth.scene import plan_sweep

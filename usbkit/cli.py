@@ -15,8 +15,8 @@ from usbkit.errors import UsbkitError
 
 
 def _cmd_check(args) -> int:
-    from usbkit.check import check_study
-    from usbkit.clip import ReaderSettings
+    from usbkit.io.check import check_study
+    from usbkit.io.clip import ReaderSettings
 
     problems = check_study(args.study, ReaderSettings(crop=False), progress=not args.quiet)
     if problems:
@@ -25,7 +25,7 @@ def _cmd_check(args) -> int:
             print(f"  - {p}", file=sys.stderr)
         print("Fix these rows or files and run `usbkit check` again.", file=sys.stderr)
         return 1
-    from usbkit.study import load_study
+    from usbkit.io.study import load_study
 
     study = load_study(args.study)
     n_les = study.annotations.groupby(["clip_id", "lesion_id"]).ngroups
@@ -38,7 +38,7 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_import(args) -> int:
-    from usbkit.importers import import_study
+    from usbkit.io.formats import import_study
 
     kwargs = {}
     if args.media:
@@ -51,7 +51,7 @@ def _cmd_import(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from usbkit.importers.coco_vid import export_coco_vid
+    from usbkit.io.formats.coco_vid import export_coco_vid
 
     path = export_coco_vid(args.study, args.out)
     print(f"wrote {path}")
@@ -59,9 +59,9 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_split(args) -> int:
+    from usbkit.io.split import split_patients
+    from usbkit.io.study import load_study
     from usbkit.safeio import write_csv
-    from usbkit.split import split_patients
-    from usbkit.study import load_study
 
     study = load_study(args.study)
     fractions = tuple(float(v) for v in args.fractions.split(","))
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=int, default=None)
     s.add_argument("--device", default="auto")
     s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(func=_lazy("usbkit.train", "cli_train"))
+    s.set_defaults(func=_lazy("usbkit.models.train", "cli_train"))
 
     s = sub.add_parser("detect", help="run a trained detector over the clips of a study")
     s.add_argument("study", type=Path)
@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", default=None)
     s.add_argument("--device", default="auto")
     s.add_argument("--overwrite", action="store_true", help="replace an existing detections file")
-    s.set_defaults(func=_lazy("usbkit.detect", "cli_detect"))
+    s.set_defaults(func=_lazy("usbkit.models.detect", "cli_detect"))
 
     s = sub.add_parser("evaluate", help="FROC, sensitivities at FP/scan rates and paired tests")
     s.add_argument("study", type=Path)
@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bootstrap", type=int, default=2000)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--figures", action="store_true", help="also draw the figures into OUT")
-    s.set_defaults(func=_lazy("usbkit.evaluate", "cli_evaluate"))
+    s.set_defaults(func=_lazy("usbkit.evaluation.results", "cli_evaluate"))
 
     s = sub.add_parser(
         "report", help="run the whole study from the notebooks (papermill) into an HTML report"
@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--patients", type=int, default=None)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--bootstrap", type=int, default=2000)
-    s.set_defaults(func=_lazy("usbkit.report", "cli_report"))
+    s.set_defaults(func=_lazy("usbkit.report.builder", "cli_report"))
     return p
 
 

@@ -13,10 +13,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from usbkit.errors import UsbkitError
-from usbkit.mediawrite import write_video
+from usbkit.io.encode import write_video
+from usbkit.io.split import split_patients
+from usbkit.io.study import write_study_tables
 from usbkit.safeio import refuse_nonempty
-from usbkit.split import split_patients
-from usbkit.study import write_study_tables
 from usbkit.synth.config import SynthConfig, preset_config
 from usbkit.synth.scene import SweepRenderer, plan_sweep
 from usbkit.synth.screen import make_screen

@@ -1,0 +1,189 @@
+"""Running a trained detector over clips: streaming, causal, boxes back in original pixels.
+
+``usbkit detect STUDY --checkpoint RUN --out detections.csv [--split test]`` streams one clip
+at a time (frames memory-mapped from the cache, processed in chunks), so the study is never in
+memory. The sequence model carries its temporal state across chunks, so each frame's backbone
+features are computed exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from usbkit.errors import UsbkitError
+from usbkit.io.clip import Clip, ReaderSettings, open_clip
+from usbkit.io.detections import DETECTION_COLUMNS, MAX_PER_FRAME, MIN_SCORE
+from usbkit.models import FrameDetector, ModelConfig, build_model
+from usbkit.models.data import scale_of, to_input
+from usbkit.safeio import atomic_path
+
+PRETRAINED = ("frame", "sequence")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` -> cuda, then mps, then cpu."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UsbkitError(f"unknown device '{name}'", fix="Use auto, cpu, cuda or mps") from None
+
+
+def pretrained_path(kind: str) -> Path:
+    """The checkpoint of a model shipped in the package (trained on the synthetic cohort)."""
+    return Path(str(resources.files("usbkit.models") / "weights" / f"{kind}.pt"))
+
+
+def load_checkpoint(ref: str | Path, device: torch.device | None = None) -> FrameDetector:
+    """Load a detector from a run folder (its ``best.pt``), a ``.pt`` file, or
+    ``pretrained:frame`` / ``pretrained:sequence``."""
+    ref = str(ref)
+    if ref.startswith("pretrained:"):
+        kind = ref.split(":", 1)[1]
+        if kind not in PRETRAINED:
+            raise UsbkitError(
+                f"no shipped model '{kind}'", fix="Use pretrained:frame or pretrained:sequence"
+            )
+        path = pretrained_path(kind)
+    else:
+        path = Path(ref)
+        if path.is_dir():
+            path = path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
+    if not path.exists():
+        raise UsbkitError(
+            "no checkpoint found here",
+            file=path,
+            fix="Give a training run folder (with best.pt) or a .pt file",
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001
+        raise UsbkitError(
+            f"this checkpoint cannot be read ({exc.__class__.__name__})", file=path
+        ) from None
+    cfg = ModelConfig(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in state["model_config"].items()}
+    )
+    model = build_model(cfg)
+    weights = {k: v.float() for k, v in state["model"].items()}
+    model.load_state_dict(weights)
+    model.eval()
+    return model.to(device or torch.device("cpu"))
+
+
+@torch.no_grad()
+def detect_clip(
+    model: FrameDetector, clip: Clip, chunk: int = 16, device: torch.device | None = None
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Yield ``(frame, boxes, scores)`` for every frame, boxes in original-frame pixels."""
+    device = device or next(model.parameters()).device
+    size = tuple(model.cfg.input_size)
+    sx, sy = scale_of(clip, size)
+    scale = np.array([sx, sy, sx, sy])
+    state = None
+    for start in range(0, len(clip), chunk):
+        x = to_input(clip.read(np.arange(start, min(start + chunk, len(clip)))), size).to(device)
+        out, state = model.stream(x, state)
+        for k, (boxes, scores) in enumerate(
+            model.detect(out, top_k=MAX_PER_FRAME, min_score=MIN_SCORE)
+        ):
+            b = boxes.cpu().numpy() / scale
+            b[:, [0, 2]] = b[:, [0, 2]].clip(0, clip.width)
+            b[:, [1, 3]] = b[:, [1, 3]].clip(0, clip.height)
+            ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+            yield start + k, clip.to_original(b[ok]), scores.cpu().numpy()[ok]
+
+
+def detect_study(
+    study_root: str | Path,
+    checkpoint: str | Path,
+    out: str | Path,
+    split: str | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Run a detector over the clips of a study (or one split) and write detections.csv."""
+    from usbkit.io.study import load_study
+
+    study = load_study(study_root)
+    dev = pick_device(device)
+    model = load_checkpoint(checkpoint, dev)
+    rows = study.clips(split)
+    if rows.empty:
+        raise UsbkitError(f"no clips in split '{split}'", file=study.manifest_path)
+    out = Path(out)
+    with atomic_path(out, overwrite=overwrite) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(",".join(DETECTION_COLUMNS) + "\n")
+            bar = tqdm(
+                list(rows.itertuples(index=False)),
+                desc=f"detecting ({model.cfg.kind})",
+                unit="clip",
+                disable=not progress,
+            )
+            for row in bar:
+                clip = open_clip(
+                    study.root / row.path, ReaderSettings(), fps=study.clip_fps(row.clip_id)
+                )
+                for f, boxes, scores in detect_clip(model, clip, device=dev):
+                    for b, s in zip(boxes, scores):
+                        fh.write(
+                            f"{row.clip_id},{f},{s:.5f},{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f}\n"
+                        )
+    return out
+
+
+def detections_frame(model: FrameDetector, entries, device=None) -> pd.DataFrame:
+    """Detections of a model on opened clips, as a DataFrame (used for validation)."""
+    rows = []
+    for e in entries:
+        for f, boxes, scores in detect_clip(model, e.clip, device=device):
+            for b, s in zip(boxes, scores):
+                rows.append((e.clip_id, f, float(s), *map(float, b)))
+    return pd.DataFrame(rows, columns=DETECTION_COLUMNS)
+
+
+def cli_detect(args) -> int:
+    out = detect_study(
+        args.study,
+        args.checkpoint,
+        args.out,
+        args.split,
+        args.device,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def export_checkpoint(run: str | Path, dest: str | Path) -> Path:
+    """Write a run's best weights in half precision, without optimizer state (for shipping)."""
+    src = Path(run)
+    src = src / "best.pt" if src.is_dir() else src
+    state = torch.load(src, map_location="cpu", weights_only=False)
+    slim = {
+        "model": {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()},
+        "model_config": state["model_config"],
+        "train_config": state.get("train_config"),
+        "epoch": state.get("epoch"),
+        "log": state.get("log"),
+    }
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(dest) as tmp:
+        torch.save(slim, tmp)
+    return dest

@@ -1,0 +1,177 @@
+"""Cohort overview for the explore notebook: tables and plotly figures of a study."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from usbkit.io.clip import ReaderSettings, open_clip
+from usbkit.report.figures import GT_COLOR, OKABE_ITO, _style, add_box
+
+
+def cohort_summary(study) -> pd.DataFrame:
+    """Patients, clips, lesions and boxes per split (and in total)."""
+    m = study.manifest.copy()
+    if "split" not in m.columns:
+        m["split"] = "all"
+    ann = study.annotations.merge(m[["clip_id", "split"]], on="clip_id")
+    rows = []
+    for split, g in list(m.groupby("split", sort=False)) + [("total", m)]:
+        a = ann if split == "total" else ann[ann["split"] == split]
+        row = {
+            "split": split,
+            "patients": g["patient_id"].nunique(),
+            "clips": len(g),
+            "lesion-free clips": int((~g["clip_id"].isin(a["clip_id"])).sum()),
+            "lesions": a.groupby(["clip_id", "lesion_id"]).ngroups,
+            "lesion boxes": len(a),
+        }
+        if "pathology" in g.columns:
+            for p in ("benign", "malignant", "normal"):
+                row[f"{p} clips"] = int((g["pathology"] == p).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def lesion_table(study) -> pd.DataFrame:
+    """One row per lesion: frames in view, largest box size (pixels), label."""
+    a = study.annotations.assign(w=lambda d: d.x1 - d.x0, h=lambda d: d.y1 - d.y0)
+    g = a.groupby(["clip_id", "lesion_id"])
+    out = pd.DataFrame(
+        {
+            "frames_in_view": g.size(),
+            "first_frame": g["frame"].min(),
+            "last_frame": g["frame"].max(),
+            "max_width_px": g["w"].max(),
+            "max_height_px": g["h"].max(),
+        }
+    )
+    if "label" in a.columns:
+        out["label"] = g["label"].first()
+    return out.reset_index()
+
+
+def lesion_figure(study) -> go.Figure:
+    """Lesion sizes and how many frames each lesion is in view."""
+    t = lesion_table(study)
+    fig = make_subplots(1, 2, subplot_titles=("largest lesion width", "frames in view per lesion"))
+    labels = (
+        t["label"].fillna("lesion") if "label" in t.columns else pd.Series("lesion", index=t.index)
+    )
+    for k, lab in enumerate(sorted(labels.unique())):
+        sel = labels == lab
+        c = OKABE_ITO[k % len(OKABE_ITO)]
+        fig.add_histogram(
+            x=t.loc[sel, "max_width_px"], name=lab, marker_color=c, opacity=0.75, row=1, col=1
+        )
+        fig.add_histogram(
+            x=t.loc[sel, "frames_in_view"],
+            name=lab,
+            marker_color=c,
+            opacity=0.75,
+            showlegend=False,
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(title="pixels", row=1, col=1)
+    fig.update_xaxes(title="frames", row=1, col=2)
+    fig.update_yaxes(title="lesions", row=1, col=1)
+    fig.update_layout(barmode="overlay")
+    return _style(fig, "Lesions of the cohort")
+
+
+def visibility_figure(study, max_lesions: int = 12) -> go.Figure:
+    """Box area of lesions over their clip's frames: lesions enter, grow and leave the plane."""
+    a = study.annotations.assign(area=lambda d: (d.x1 - d.x0) * (d.y1 - d.y0))
+    fig = go.Figure()
+    for k, ((cid, lid), g) in enumerate(a.groupby(["clip_id", "lesion_id"])):
+        if k >= max_lesions:
+            break
+        fig.add_scatter(
+            x=g["frame"],
+            y=g["area"],
+            mode="lines+markers",
+            name=f"{cid} / {lid}",
+            line=dict(color=OKABE_ITO[k % len(OKABE_ITO)]),
+        )
+    fig.update_xaxes(title="frame")
+    fig.update_yaxes(title="box area (pixels²)")
+    return _style(fig, "Lesion visibility over time")
+
+
+def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.Figure:
+    """``n`` frames spread over a clip with its ground-truth boxes."""
+    if clip_id is None:
+        counts = study.annotations.groupby("clip_id").size()
+        clip_id = counts.idxmax() if len(counts) else study.clip_ids[0]
+    clip = open_clip(study.clip_path(clip_id), ReaderSettings())  # no burned-in text shown
+    boxes = study.boxes(clip_id)
+    ox, oy = clip.crop_box[:2]
+    if len(boxes):
+        lo, hi = boxes["frame"].min(), boxes["frame"].max()
+        idx = np.linspace(max(lo - 2, 0), min(hi + 2, len(clip) - 1), n).round().astype(int)
+    else:
+        idx = np.linspace(0, len(clip) - 1, n).round().astype(int)
+    fig = make_subplots(1, n, subplot_titles=[f"frame {i}" for i in idx], horizontal_spacing=0.01)
+    for k, i in enumerate(idx, start=1):
+        fig.add_trace(
+            go.Heatmap(
+                z=np.asarray(clip[i]),
+                colorscale="gray",
+                zmin=0,
+                zmax=255,
+                showscale=False,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=k,
+        )
+        for b in boxes[boxes["frame"] == i].itertuples():
+            add_box(fig, b, 1, k, GT_COLOR, offset=(ox, oy), dash="dash")
+        fig.update_yaxes(
+            autorange="reversed", showticklabels=False, scaleanchor=f"x{k}", row=1, col=k
+        )
+        fig.update_xaxes(showticklabels=False, row=1, col=k)
+    fig = _style(fig, f"Clip {clip_id}: a lesion enters and leaves the imaging plane")
+    fig.update_layout(width=260 * n, height=330)
+    return fig
+
+
+def intensity_figure(study, max_clips: int = 20, seed: int = 0) -> go.Figure:
+    """Gray-level histograms inside lesion boxes and in the rest of the B-mode image."""
+    rng = np.random.default_rng(seed)
+    inside, outside = [], []
+    ids = [c for c in study.clip_ids if len(study.boxes(c))]
+    for cid in rng.permutation(ids)[:max_clips]:
+        clip = open_clip(study.clip_path(cid), ReaderSettings())
+        for b in study.boxes(cid).itertuples():
+            img = np.asarray(clip[b.frame])
+            x0, y0, x1, y1 = clip.to_crop([[b.x0, b.y0, b.x1, b.y1]])[0].round().astype(int)
+            mask = np.zeros(img.shape, bool)
+            mask[max(y0, 0) : y1, max(x0, 0) : x1] = True
+            inside.append(img[mask][::7])
+            outside.append(img[~mask][::97])
+    fig = go.Figure()
+    if inside:
+        fig.add_histogram(
+            x=np.concatenate(outside),
+            name="tissue outside lesions",
+            histnorm="probability",
+            marker_color=OKABE_ITO[0],
+            opacity=0.6,
+            nbinsx=64,
+        )
+        fig.add_histogram(
+            x=np.concatenate(inside),
+            name="inside lesion boxes",
+            histnorm="probability",
+            marker_color=OKABE_ITO[1],
+            opacity=0.6,
+            nbinsx=64,
+        )
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title="gray level (0-255)")
+    fig.update_yaxes(title="fraction of pixels")
+    return _style(fig, "Intensity: masses are darker than the tissue around them")
