@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,6 +118,54 @@ def refuse_nonempty(path: str | Path) -> Path:
     return path
 
 
-def new_output_dir(path: str | Path) -> Path:
-    """Create a new, empty output folder; refuse one that already holds files."""
-    return ensure_writable_dir(refuse_nonempty(path))
+@contextlib.contextmanager
+def atomic_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside ``dest`` that becomes ``dest`` when the block succeeds.
+
+    The one way usbkit writes a whole output folder (a study, an export, a synthetic cohort):
+    everything is built aside and swapped in whole, so a failure or an interrupt leaves no
+    half-written folder and nothing the user had is touched.
+
+    Parameters
+    ----------
+    dest : str or Path
+        Final folder. It must not exist or be empty, unless ``overwrite``.
+    overwrite : bool
+        Replace an existing folder; it is kept, untouched, until the new one is complete.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_dir(root / "out") as tmp:
+    ...     _ = (tmp / "a.txt").write_text("done")
+    >>> sorted(p.name for p in (root / "out").iterdir())
+    ['a.txt']
+    """
+    dest = Path(dest)
+    if not overwrite:
+        refuse_nonempty(dest)
+    parent = ensure_writable_dir(dest.parent if str(dest.parent) else Path("."))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent))
+    try:
+        yield tmp
+        old = None
+        if dest.exists():
+            if dest.is_dir() and not any(dest.iterdir()):
+                dest.rmdir()
+            else:
+                old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=parent))
+                os.replace(dest, old / "previous")
+        os.replace(tmp, dest)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UsbkitError(
+            f"could not write this folder ({exc.strerror or exc})",
+            file=dest,
+            fix="Check that the disk is not full and that the folder is writable",
+        ) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

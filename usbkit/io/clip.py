@@ -129,14 +129,17 @@ class Clip:
 
     @property
     def n_frames(self) -> int:
+        """Number of frames."""
         return len(self)
 
     @property
     def height(self) -> int:
+        """Height of the (cropped) frames in pixels."""
         return int(self.frames.shape[1])
 
     @property
     def width(self) -> int:
+        """Width of the (cropped) frames in pixels."""
         return int(self.frames.shape[2])
 
     @property
@@ -152,6 +155,20 @@ class Clip:
     def to_original(self, boxes) -> np.ndarray:
         """Boxes in cropped-frame pixels -> boxes in original-frame pixels."""
         return np.asarray(boxes, dtype=float).reshape(-1, 4) + self.offset
+
+
+def clamp_boxes(boxes, width: float, height: float) -> np.ndarray:
+    """Clip boxes ``(n, 4)`` to a ``width`` x ``height`` frame (a copy, as floats).
+
+    Examples
+    --------
+    >>> clamp_boxes([[-5, 2, 30, 50]], width=20, height=40).tolist()
+    [[0.0, 2.0, 20.0, 40.0]]
+    """
+    b = np.array(boxes, dtype=float).reshape(-1, 4)
+    b[:, [0, 2]] = b[:, [0, 2]].clip(0, width)
+    b[:, [1, 3]] = b[:, [1, 3]].clip(0, height)
+    return b
 
 
 def _sample_indices(n: int, k: int = 16) -> np.ndarray:
@@ -245,6 +262,19 @@ def open_clip(
     Returns
     -------
     Clip
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from usbkit.io.encode import write_video
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "clip.mp4"
+    >>> frames = np.random.default_rng(0).integers(0, 255, (5, 48, 64), dtype=np.uint8)
+    >>> _ = write_video(frames, path, fps=20)
+    >>> clip = open_clip(path, ReaderSettings(crop=False))
+    >>> clip.n_frames, clip.fps, clip[0].shape, clip[0].dtype
+    (5, 20.0, (48, 64), dtype('uint8'))
+    >>> clip.to_original([[0, 0, 10, 10]]).tolist()  # crop pixels -> original pixels
+    [[0.0, 0.0, 10.0, 10.0]]
     """
     settings = settings or ReaderSettings()
     path = Path(path)

@@ -1,4 +1,4 @@
-"""One reader for every clip format of DESIGN.md section 3.
+"""One reader for every clip format of docs/study-format.md.
 
 ``open_clip(path)`` returns a :class:`Clip`: grayscale uint8 frames (memory-mapped from
 the on-disk cache after the first pass), the frame rate, and the crop of the B-mode region.

@@ -1,4 +1,4 @@
-"""The detections file (DESIGN.md section 3): ``clip_id, frame, score, x0, y0, x1, y1``."""
+"""The detections file (docs/study-format.md): ``clip_id, frame, score, x0, y0, x1, y1``."""
 
 from __future__ import annotations
 

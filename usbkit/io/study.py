@@ -1,4 +1,4 @@
-"""The study folder: ``manifest.csv`` + ``annotations.csv`` + media (DESIGN.md section 3).
+"""The study folder: ``manifest.csv`` + ``annotations.csv`` + media (docs/study-format.md).
 
 Rows are reported as spreadsheet rows: the header is row 1, the first data row is row 2,
 which is what a clinician sees when the file is opened in a spreadsheet program.
@@ -48,14 +48,17 @@ class Study:
 
     @property
     def manifest_path(self) -> Path:
+        """The study's ``manifest.csv``."""
         return self.root / "manifest.csv"
 
     @property
     def annotations_path(self) -> Path:
+        """The study's ``annotations.csv``."""
         return self.root / "annotations.csv"
 
     @property
     def clip_ids(self) -> list[str]:
+        """Every clip id of the manifest, in its order."""
         return list(self.manifest["clip_id"])
 
     def clip_path(self, clip_id: str) -> Path:
@@ -314,7 +317,7 @@ def parse_annotations(
 
 
 def load_study(root: str | Path) -> Study:
-    """Load and validate the tables of a study folder (not the media).
+    r"""Load and validate the tables of a study folder (not the media).
 
     Parameters
     ----------
@@ -329,6 +332,27 @@ def load_study(root: str | Path) -> Study:
     ------
     UsbkitError
         When the folder or a table is missing, or any row is invalid (all problems listed).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (root / "manifest.csv").write_text(
+    ...     "clip_id,patient_id,path,split\nA1,P001,clips/A1.mp4,test\n")
+    >>> _ = (root / "annotations.csv").write_text(
+    ...     "clip_id,frame,lesion_id,x0,y0,x1,y1\nA1,12,1,140.5,88,181,120\n")
+    >>> study = load_study(root)
+    >>> study.clip_ids, len(study.boxes("A1")), list(study.clips("test")["patient_id"])
+    (['A1'], 1, ['P001'])
+
+    A mistake names the file and the spreadsheet row:
+
+    >>> _ = (root / "annotations.csv").write_text(
+    ...     "clip_id,frame,lesion_id,x0,y0,x1,y1\nA1,12,1,181,88,140.5,120\n")
+    >>> load_study(root)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    usbkit.errors.StudyProblems: ...annotations.csv, row 2: box [181, 88, 140.5, 120] is empty or swapped...
     """
     root = Path(root)
     if not root.is_dir():

@@ -1,6 +1,6 @@
 """Importers that turn public annotation formats into a usbkit study, and exporters back.
 
-Each importer writes a complete study folder (DESIGN.md section 3): ``manifest.csv``,
+Each importer writes a complete study folder (docs/study-format.md): ``manifest.csv``,
 ``annotations.csv`` and the media copied under ``clips/``. The study is assembled in a
 temporary folder and moved into place only when complete, so a failed import leaves nothing
 half-written and never touches an existing folder.

@@ -138,14 +138,23 @@ def export_coco_vid(study_root: str | Path, out: str | Path) -> Path:
     Path
         The JSON file written.
     """
+    from usbkit.io.study import load_study
+    from usbkit.safeio import atomic_dir
+
+    study = load_study(study_root)
+    dest = Path(out)
+    with atomic_dir(dest) as out:
+        _write_coco_vid(study, out)
+    return dest / "annotations.json"
+
+
+def _write_coco_vid(study, out: Path) -> Path:
+    """Write the frames and ``annotations.json`` of ``study`` into the folder ``out``."""
     from PIL import Image
 
     from usbkit.io.clip import ReaderSettings, open_clip
-    from usbkit.io.study import load_study
-    from usbkit.safeio import new_output_dir, write_text
+    from usbkit.safeio import write_text
 
-    study = load_study(study_root)
-    out = new_output_dir(out)
     ann = study.annotations
     labels = sorted(set(ann["label"].dropna())) if "label" in ann.columns else []
     labels = labels or ["lesion"]

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from usbkit.errors import UsbkitError
 from usbkit.io.study import ANNOTATION_REQUIRED, write_study_tables
-from usbkit.safeio import ensure_writable_dir, refuse_nonempty
+from usbkit.safeio import atomic_dir, refuse_nonempty
 
 
 def safe_name(text: str) -> str:
@@ -30,32 +28,25 @@ class StudyWriter:
 
     def __init__(self, out: str | Path):
         self.out = refuse_nonempty(out)
-        ensure_writable_dir(self.out.parent if str(self.out.parent) else Path("."))
         self.clips: list[dict] = []
         self.boxes: list[dict] = []
         self.tmp: Path | None = None
+        self._folder = None
 
     def __enter__(self) -> StudyWriter:
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", dir=self.out.parent or "."))
+        self._folder = atomic_dir(self.out)
+        self.tmp = self._folder.__enter__()
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        assert self.tmp is not None
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        try:
-            self._write_tables()
-            if self.out.exists():
-                self.out.rmdir()  # empty, checked in __init__
-            os.replace(self.tmp, self.out)
-        except OSError as e:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise UsbkitError(
-                f"could not write the study ({e.strerror or e})",
-                file=self.out,
-                fix="Check free disk space and write permission",
-            ) from None
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        assert self._folder is not None
+        if exc_type is None:
+            try:
+                self._write_tables()
+            except BaseException as error:  # the tables failed: nothing is moved into place
+                self._folder.__exit__(type(error), error, error.__traceback__)
+                raise
+        return bool(self._folder.__exit__(exc_type, exc, tb))
 
     def media_path(self, relative: str) -> Path:
         """Absolute temporary location for media stored at ``relative`` in the study."""
@@ -79,9 +70,11 @@ class StudyWriter:
         return relative
 
     def add_clip(self, clip_id: str, patient_id: str, path: str, **extra) -> None:
+        """Add a manifest row (``pathology``, ``split``, ``fps`` may be given as keywords)."""
         self.clips.append({"clip_id": clip_id, "patient_id": patient_id, "path": path, **extra})
 
     def add_box(self, clip_id: str, frame: int, lesion_id: str, box, label: str | None = None):
+        """Add one lesion box ``(x0, y0, x1, y1)`` in original-frame pixels."""
         x0, y0, x1, y1 = (float(v) for v in box)
         row = {
             "clip_id": clip_id,

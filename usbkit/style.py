@@ -1,0 +1,35 @@
+"""The one colour palette of usbkit: figures, the scrubber and the static pages share it.
+
+Models get the Okabe-Ito colours (colour-blind safe) in order of appearance; the ground
+truth is always green.
+"""
+
+from __future__ import annotations
+
+#: Okabe-Ito palette, in the order models receive it.
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+#: Ground-truth boxes and lesion bands.
+GT_COLOR = "#00C853"
+
+
+def model_colors(names) -> dict[str, str]:
+    """A fixed colour per model name, in order of appearance.
+
+    Examples
+    --------
+    >>> model_colors(["single frame", "sequence"])
+    {'single frame': '#0072B2', 'sequence': '#D55E00'}
+    """
+    return {n: OKABE_ITO[i % len(OKABE_ITO)] for i, n in enumerate(names)}
+
+
+def rgb(hex_color: str) -> tuple[int, int, int]:
+    """``'#00C853'`` -> ``(0, 200, 83)``."""
+    h = hex_color.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+def rgba(hex_color: str, alpha: float) -> str:
+    """A CSS ``rgba(...)`` string of a palette colour."""
+    r, g, b = rgb(hex_color)
+    return f"rgba({r},{g},{b},{alpha})"
