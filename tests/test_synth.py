@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import inspect
+import json
+import re
+import textwrap
+import typing
 from dataclasses import replace
 
 import numpy as np
@@ -11,7 +18,20 @@ import pytest
 from usbkit.io.check import check_study
 from usbkit.io.clip import ReaderSettings, open_clip
 from usbkit.io.study import load_study
-from usbkit.synth import SweepConfig, SynthConfig, preset_config, synthesize
+from usbkit.synth import (
+    AnatomyConfig,
+    ImagingConfig,
+    LesionConfig,
+    MimicConfig,
+    ScreenConfig,
+    ShapeConfig,
+    SweepConfig,
+    SynthConfig,
+    preset_config,
+    scene,
+    screen,
+    synthesize,
+)
 from usbkit.synth.bmode import RAYLEIGH_SNR, complex_scatterers, envelope, psf_transfer
 from usbkit.synth.scene import plan_sweep
 
@@ -135,3 +155,157 @@ def test_paper_preset_on_a_few_patients_passes_check(tmp_path):
     root = synthesize(tmp_path / "p", config=cfg, progress=False)
     assert check_study(root, progress=False) == []
     assert preset_config("paper").patients == 506
+
+
+# Numbers that may stay in the synthesis code, because no researcher calibrating the cohort
+# would change them (signs are ignored: -1 is a minus applied to 1):
+ALLOWED_NUMBERS = {
+    0,  # zero: range starts, "no effect", the first frame
+    1,  # one: unit gain ("no posterior feature"), full visibility, inclusive ranges (hi + 1)
+    2,  # two: diameter -> semi-axis, 2 pi, squares, centring, the two nearest lobule seeds
+    0.5,  # half: pixel and frame centres, -1/2 in a Gaussian, the jitter innovation scale
+    100,  # artifacts_per_100_frames is a rate per 100 frames
+    1e-3,  # floor (mm) on an artifact half-width before dividing by it; drawn sizes are larger
+    50,  # clip of a logistic's argument, against overflow in exp
+}
+# Functions that turn the config into a sweep, its echo maps and the scanner screen.
+SYNTHESIS_CODE = [
+    scene.plan_sweep,
+    scene._visibility,
+    scene._shape,
+    scene.SweepRenderer.echo_map,
+    screen.make_screen,
+    screen._text,
+]
+ARRAY_BUILDERS = {"zeros", "ones", "empty", "full"}
+
+
+def _bare_numbers(tree: ast.AST) -> list[tuple[int, float]]:
+    """Numeric literals other than array indices, axes and array shapes."""
+    exempt = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript):
+            exempt |= {id(n) for n in ast.walk(node.slice)}
+        elif isinstance(node, ast.keyword) and node.arg == "axis":
+            exempt |= {id(n) for n in ast.walk(node.value)}
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ARRAY_BUILDERS
+            and node.args
+        ):
+            exempt |= {id(n) for n in ast.walk(node.args[0])}
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and type(node.value) in (int, float)
+        and id(node) not in exempt
+        and node.value not in ALLOWED_NUMBERS
+    ]
+
+
+def test_synthesis_code_holds_no_bare_numbers_every_setting_is_in_the_config():
+    for func in SYNTHESIS_CODE:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+        assert _bare_numbers(tree) == [], f"{func.__qualname__}: move these into SynthConfig"
+    for module in (scene, screen):
+        for node in ast.parse(inspect.getsource(module)).body:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                assert _bare_numbers(node.value) == [], (
+                    f"{module.__name__} line {node.lineno}: a table of settings belongs in "
+                    "SynthConfig"
+                )
+
+
+def test_bare_number_check_catches_a_number_that_creeps_back():
+    src = "def f(rng, cfg):\n    return rng.uniform(0.5, 0.8) * cfg.x[1] + np.zeros((0, 3))\n"
+    assert _bare_numbers(ast.parse(src)) == [(2, 0.8)]
+
+
+SECTIONS = [
+    ScreenConfig,
+    ImagingConfig,
+    SweepConfig,
+    AnatomyConfig,
+    ShapeConfig,
+    LesionConfig,
+    MimicConfig,
+    SynthConfig,
+]
+UNIT = re.compile(
+    r"\b(mm|mm\^3|pixels?|frames?|db|db/cm|rad|ratio|probability|fractions?|gray level|"
+    r"per frame|per 100 frames|envelope units|exponent|number of|characters|cycles per turn|"
+    r"quality scale)\b",
+    re.IGNORECASE,
+)
+
+
+def _attributes(cls) -> dict[str, str]:
+    """The numpydoc ``Attributes`` entries of a config class: field name -> description."""
+    section = inspect.getdoc(cls).split("Attributes\n----------\n", 1)[1]
+    entries, names = {}, []
+    for line in section.splitlines():
+        if line and not line.startswith(" "):
+            names = [n.strip() for n in line.split(" : ")[0].split(",")]
+            entries.update({n: "" for n in names})
+        else:
+            for n in names:
+                entries[n] += " " + line.strip()
+    return entries
+
+
+def test_every_synth_setting_is_frozen_and_documented_with_its_unit():
+    for cls in SECTIONS:
+        assert cls.__dataclass_params__.frozen, cls.__name__
+        docs, hints = _attributes(cls), typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        assert set(docs) == set(names), f"{cls.__name__}: document exactly its fields"
+        for name in names:
+            if dataclasses.is_dataclass(hints[name]) or hints[name] in (bool, str):
+                continue
+            assert UNIT.search(docs[name]), f"{cls.__name__}.{name}: state its unit"
+
+
+def test_synth_config_round_trips_through_json_with_every_section():
+    cfg = preset_config("paper", patients=3, seed=9)
+    cfg = replace(
+        cfg,
+        imaging=replace(
+            cfg.imaging, screen=replace(cfg.imaging.screen, glyph_px=(9, 6), settings_rows=5)
+        ),
+        sweep=replace(cfg.sweep, start_y_mm=(5.0, 25.0), jitter_ar=0.9),
+        anatomy=replace(cfg.anatomy, fat_depth_mm=(4.0, 6.0), echo_fat=0.08, boundary_waves=2),
+        shape=replace(cfg.shape, spicules=(3, 7), irregular_edge_mm=(0.2, 0.5)),
+        lesions=replace(cfg.lesions, shadow_probability=0.9, visibility_range=(0.1, 1.0)),
+        mimics=replace(cfg.mimics, reverberation_bands=3, lobule_depth_mm=(-2.0, 6.0)),
+    )
+    for config in (SynthConfig(), preset_config("paper"), cfg):
+        again = SynthConfig.from_dict(json.loads(config.to_json()))
+        assert again == config
+        assert isinstance(again.imaging.screen, ScreenConfig)
+        assert isinstance(again.anatomy.skin_thickness_mm, tuple)
+    # a config saved before a section existed reads with that section's defaults
+    old = json.loads(cfg.to_json())
+    del old["anatomy"], old["shape"], old["imaging"]["screen"]
+    again = SynthConfig.from_dict(old)
+    assert again.anatomy == AnatomyConfig() and again.imaging.screen == ScreenConfig()
+    assert again.lesions == cfg.lesions
+
+
+def test_anatomy_and_screen_settings_reach_the_rendered_frames():
+    cfg = preset_config("quick")
+    cfg = replace(
+        cfg,
+        sweep=replace(cfg.sweep, frames=(4, 4)),
+        anatomy=replace(cfg.anatomy, skin_thickness_mm=(1.5, 1.5), echo_skin=3.25),
+        mimics=replace(cfg.mimics, lobule_mimics_per_clip=0, artifacts_per_100_frames=0),
+        imaging=replace(cfg.imaging, screen=replace(cfg.imaging.screen, background_level=40)),
+    )
+    plan = plan_sweep(np.random.default_rng(0), cfg, "normal", 0)
+    assert plan.boundaries["skin"] == 1.5
+    echo = scene.SweepRenderer(plan, cfg).echo_map(0)[0]
+    skin_rows = int(1.5 / cfg.imaging.pixel_mm)
+    assert np.allclose(echo[:skin_rows], 3.25)
+    img, ox, oy = screen.make_screen(np.random.default_rng(0), cfg.imaging)
+    assert img[-1, 0] == 40 and oy >= cfg.imaging.screen.image_top_min_px

@@ -2,9 +2,12 @@
 
 from usbkit.synth.cohort import plan_cohort, render_clip, synthesize
 from usbkit.synth.config import (
+    AnatomyConfig,
     ImagingConfig,
     LesionConfig,
     MimicConfig,
+    ScreenConfig,
+    ShapeConfig,
     SweepConfig,
     SynthConfig,
     preset_config,
@@ -19,5 +22,8 @@ __all__ = [
     "SweepConfig",
     "LesionConfig",
     "MimicConfig",
+    "AnatomyConfig",
+    "ShapeConfig",
+    "ScreenConfig",
     "preset_config",
 ]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from usbkit.errors import UsbkitError
 from usbkit.io.encode import write_video
 from usbkit.io.split import split_patients
 from usbkit.io.study import write_study_tables
-from usbkit.safeio import refuse_nonempty
+from usbkit.safeio import atomic_dir
 from usbkit.synth.config import SynthConfig, preset_config
 from usbkit.synth.scene import SweepRenderer, plan_sweep
 from usbkit.synth.screen import make_screen
@@ -166,10 +164,8 @@ def synthesize(
     cfg = config or preset_config(preset, patients, seed)
     if cfg.patients < 1:
         raise UsbkitError("the number of patients must be at least 1")
-    out = refuse_nonempty(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    out = Path(out)
+    with atomic_dir(out) as tmp:
         specs = plan_cohort(cfg)
         n_workers = workers or _worker_count(len(specs))
         results = []
@@ -199,12 +195,6 @@ def synthesize(
         )
         events.to_csv(tmp / "synth_events.csv", index=False)
         (tmp / "synth_config.json").write_text(cfg.to_json())
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

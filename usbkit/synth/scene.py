@@ -14,9 +14,6 @@ import numpy as np
 from usbkit.synth.bmode import complex_scatterers, depth_gain, envelope, log_compress, psf_transfer
 from usbkit.synth.config import SynthConfig
 
-# Echogenicity (backscattered energy, relative to fibroglandular tissue).
-ECHO = {"skin": 2.5, "fat": 0.06, "septum": 0.9, "gland": 1.0, "muscle": 0.12, "fibre": 0.7}
-
 
 @dataclass
 class Body:
@@ -41,6 +38,9 @@ class Body:
 
 @dataclass
 class Artifact:
+    """A transient artifact: loss-of-contact shadow or reverberation, frames ``start`` to
+    ``stop`` (exclusive), lateral extent ``x0``-``x1`` and depth in mm."""
+
     kind: str  # "contact_loss" | "reverberation"
     start: int
     stop: int
@@ -60,7 +60,7 @@ class SweepPlan:
     jitter_mm: np.ndarray
     boundaries: dict
     seeds: np.ndarray  # fat lobule Voronoi seeds (n, 3): x, y, z
-    gland_waves: np.ndarray  # (k, 6): kx, ky, kz, phase, amp, unused
+    gland_waves: np.ndarray  # (k, 6): kx, kz, ky, phase, amp, unused (k in rad/mm)
     muscle: tuple[float, float]  # angle, period mm
     lesions: list[Body] = field(default_factory=list)
     mimics: list[Body] = field(default_factory=list)
@@ -73,8 +73,8 @@ def _visibility(rng, n: int, cfg: SynthConfig) -> np.ndarray:
     noise = np.zeros(n)
     e = rng.standard_normal(n)
     for t in range(n):
-        noise[t] = (0.8 * noise[t - 1] if t else 0.0) + 0.6 * e[t]
-    v = np.clip(0.85 + lc.visibility_jitter * noise, 0.15, 1.0)
+        noise[t] = (lc.visibility_ar * noise[t - 1] if t else 0.0) + lc.visibility_innovation * e[t]
+    v = np.clip(lc.visibility_baseline + lc.visibility_jitter * noise, *lc.visibility_range)
     t = 0
     while t < n:
         if rng.random() < lc.dip_rate:
@@ -85,20 +85,30 @@ def _visibility(rng, n: int, cfg: SynthConfig) -> np.ndarray:
     return v
 
 
-def _shape(rng, irregular: bool) -> tuple[np.ndarray, np.ndarray, float]:
-    orders = np.arange(2, 7)
-    amp = rng.uniform(0.03, 0.1, len(orders)) if irregular else rng.uniform(0.0, 0.03, len(orders))
+def _shape(rng, irregular: bool, cfg: SynthConfig) -> tuple[np.ndarray, np.ndarray, float]:
+    sc = cfg.shape
+    orders = np.arange(sc.harmonic_orders[0], sc.harmonic_orders[1] + 1)
+    amp = (
+        rng.uniform(*sc.irregular_harmonic_amplitude, len(orders))
+        if irregular
+        else rng.uniform(*sc.smooth_harmonic_amplitude, len(orders))
+    )
+    # 1/n fall-off normalised at the second order
     harmonics = np.stack([orders, amp / orders * 2, rng.uniform(0, 2 * np.pi, len(orders))], 1)
     if irregular:
-        m = int(rng.integers(5, 12))
+        m = int(rng.integers(sc.spicules[0], sc.spicules[1] + 1))
         spicules = np.stack(
-            [rng.uniform(0, 2 * np.pi, m), rng.uniform(0.15, 0.45, m), rng.uniform(0.03, 0.07, m)],
+            [
+                rng.uniform(0, 2 * np.pi, m),
+                rng.uniform(*sc.spicule_amplitude, m),
+                rng.uniform(*sc.spicule_width_rad, m),
+            ],
             1,
         )
-        edge = rng.uniform(0.3, 0.6)
+        edge = rng.uniform(*sc.irregular_edge_mm)
     else:
-        spicules = np.zeros((0, 3))
-        edge = rng.uniform(0.08, 0.18)
+        spicules = np.zeros((0, 3))  # columns: angle, amplitude, width
+        edge = rng.uniform(*sc.smooth_edge_mm)
     return harmonics, spicules, edge
 
 
@@ -106,27 +116,28 @@ def plan_sweep(
     rng: np.random.Generator, cfg: SynthConfig, pathology: str, n_lesions: int
 ) -> SweepPlan:
     """Draw a random sweep with ``n_lesions`` lesions of ``pathology``."""
-    im, sw, lc, mc = cfg.imaging, cfg.sweep, cfg.lesions, cfg.mimics
+    im, sw, lc, mc, an = cfg.imaging, cfg.sweep, cfg.lesions, cfg.mimics, cfg.anatomy
     width_mm, depth_mm = im.width * im.pixel_mm, im.height * im.pixel_mm
     n = int(rng.integers(sw.frames[0], sw.frames[1] + 1))
     fps = int(rng.choice(sw.fps_choices))
     speed = float(rng.uniform(*sw.speed_mm_per_frame))
     length = speed * n
-    y0 = float(rng.uniform(0, 40))
+    y0 = float(rng.uniform(*sw.start_y_mm))
     jit = np.zeros(n)
     for t in range(1, n):
-        jit[t] = 0.85 * jit[t - 1] + rng.normal(0, sw.jitter_px * im.pixel_mm * 0.5)
-    skin = rng.uniform(0.5, 0.8)
-    fat = rng.uniform(3.5, 8.0)
-    gland = fat + rng.uniform(16.0, 22.0)
-    retro = gland + rng.uniform(1.5, 3.0)
+        # innovation sd is half of jitter_px (the scale the config has always used)
+        jit[t] = sw.jitter_ar * jit[t - 1] + rng.normal(0, sw.jitter_px * im.pixel_mm * 0.5)
+    skin = rng.uniform(*an.skin_thickness_mm)
+    fat = rng.uniform(*an.fat_depth_mm)
+    gland = fat + rng.uniform(*an.gland_thickness_mm)
+    retro = gland + rng.uniform(*an.retromammary_thickness_mm)
 
-    def waves(k=3):
+    def waves(k=an.boundary_waves):
         return np.stack(
             [
-                rng.uniform(0.3, 1.6, k),
-                2 * np.pi / rng.uniform(8, 35, k),
-                2 * np.pi / rng.uniform(10, 40, k),
+                rng.uniform(*an.boundary_wave_amplitude_mm, k),
+                2 * np.pi / rng.uniform(*an.boundary_wave_lateral_period_mm, k),
+                2 * np.pi / rng.uniform(*an.boundary_wave_elevational_period_mm, k),
                 rng.uniform(0, 2 * np.pi, k),
             ],
             1,
@@ -138,24 +149,34 @@ def plan_sweep(
         "gland": (gland, waves()),
         "retro": (retro, waves()),
     }
-    ys = (y0 - 10, y0 + length + 10)
-    n_seeds = int(width_mm * (ys[1] - ys[0]) * (fat + 2) / 60)
+    ys = (
+        y0 - an.lobule_seed_elevational_margin_mm,
+        y0 + length + an.lobule_seed_elevational_margin_mm,
+    )
+    n_seeds = int(
+        width_mm * (ys[1] - ys[0]) * (fat + an.lobule_count_depth_margin_mm) / an.lobule_volume_mm3
+    )
     seeds = np.stack(
         [
-            rng.uniform(-5, width_mm + 5, n_seeds),
+            rng.uniform(
+                -an.lobule_seed_lateral_margin_mm,
+                width_mm + an.lobule_seed_lateral_margin_mm,
+                n_seeds,
+            ),
             rng.uniform(*ys, n_seeds),
-            rng.uniform(skin, fat + 2.5, n_seeds),
+            rng.uniform(skin, fat + an.lobule_seed_depth_margin_mm, n_seeds),
         ],
         1,
     )
+    n_tex = an.gland_texture_waves
     gwaves = np.stack(
         [
-            rng.normal(0, 2 * np.pi / 4, 10),
-            rng.normal(0, 2 * np.pi / 6, 10),
-            rng.normal(0, 2 * np.pi / 4, 10),
-            rng.uniform(0, 2 * np.pi, 10),
-            rng.uniform(0.1, 0.3, 10),
-            np.zeros(10),
+            rng.normal(0, 2 * np.pi / an.gland_texture_lateral_period_mm, n_tex),
+            rng.normal(0, 2 * np.pi / an.gland_texture_axial_period_mm, n_tex),
+            rng.normal(0, 2 * np.pi / an.gland_texture_elevational_period_mm, n_tex),
+            rng.uniform(0, 2 * np.pi, n_tex),
+            rng.uniform(*an.gland_texture_amplitude, n_tex),
+            np.zeros(n_tex),
         ],
         1,
     )
@@ -168,36 +189,62 @@ def plan_sweep(
         boundaries=boundaries,
         seeds=seeds,
         gland_waves=gwaves,
-        muscle=(float(rng.uniform(-0.35, 0.35)), float(rng.uniform(1.2, 2.2))),
-        scatter_seed=int(rng.integers(0, 2**31 - 1)),
+        muscle=(
+            float(rng.uniform(*an.muscle_striation_angle_rad)),
+            float(rng.uniform(*an.muscle_striation_period_mm)),
+        ),
+        scatter_seed=int(rng.integers(0, np.iinfo(np.int32).max)),
     )
     for k in range(n_lesions):
         malignant = pathology == "malignant"
         diam = float(np.exp(rng.uniform(np.log(lc.size_mm[0]), np.log(lc.size_mm[1]))))
         a = diam / 2
-        ratio = rng.uniform(0.85, 1.35) if malignant else rng.uniform(0.5, 0.8)
+        ratio = (
+            rng.uniform(*lc.malignant_aspect_ratio)
+            if malignant
+            else rng.uniform(*lc.benign_aspect_ratio)
+        )
         b = a * ratio
         if b > a:
             a, b = a / ratio, a
-        b = min(b, depth_mm / 2 - 2)
-        ry = max(a, b) * rng.uniform(0.7, 1.0)
-        harmonics, spicules, edge = _shape(rng, malignant)
-        zc = float(np.clip(rng.uniform(fat + 1, retro), b + 2.0, depth_mm - b - 2.0))
-        xc = float(rng.uniform(max(a, 0.2 * width_mm), min(width_mm - a, 0.8 * width_mm)))
+        b = min(b, depth_mm / 2 - lc.depth_margin_mm)
+        ry = max(a, b) * rng.uniform(*lc.elevational_ratio)
+        harmonics, spicules, edge = _shape(rng, malignant, cfg)
+        zc = float(
+            np.clip(
+                rng.uniform(fat + lc.fat_clearance_mm, retro),
+                b + lc.depth_margin_mm,
+                depth_mm - b - lc.depth_margin_mm,
+            )
+        )
+        x_lo, x_hi = lc.lateral_range
+        xc = float(rng.uniform(max(a, x_lo * width_mm), min(width_mm - a, x_hi * width_mm)))
         if malignant:
-            post = float(rng.uniform(0.25, 0.5)) if rng.random() < 0.7 else 1.0
+            post = (
+                float(rng.uniform(*lc.shadow_factor))
+                if rng.random() < lc.shadow_probability
+                else 1.0
+            )
         else:
-            post = float(rng.uniform(1.3, 1.8)) if rng.random() < 0.5 else 1.0
+            post = (
+                float(rng.uniform(*lc.enhancement_factor))
+                if rng.random() < lc.enhancement_probability
+                else 1.0
+            )
         plan.lesions.append(
             Body(
                 kind="malignant" if malignant else "benign",
                 x=xc,
                 z=zc,
-                y=float(y0 + length * rng.uniform(0.3, 0.7)),
+                y=float(y0 + length * rng.uniform(*lc.sweep_position)),
                 a=a,
                 b=b,
                 ry=ry,
-                angle=float(rng.uniform(-0.6, 0.6) if malignant else rng.uniform(-0.15, 0.15)),
+                angle=float(
+                    rng.uniform(*lc.malignant_angle_rad)
+                    if malignant
+                    else rng.uniform(*lc.benign_angle_rad)
+                ),
                 contrast=float(rng.uniform(*lc.contrast)),
                 harmonics=harmonics,
                 spicules=spicules,
@@ -210,23 +257,30 @@ def plan_sweep(
     for _ in range(int(rng.poisson(mc.lobule_mimics_per_clip))):
         diam = float(rng.uniform(*mc.lobule_size_mm))
         a = diam / 2
-        b = a * rng.uniform(0.55, 0.9)
+        b = a * rng.uniform(*mc.lobule_aspect_ratio)
         d = int(rng.integers(mc.lobule_frames[0], mc.lobule_frames[1] + 1))
         t0 = int(rng.integers(0, max(1, n - d)))
         vis = np.zeros(n)
         tt = np.arange(t0, min(n, t0 + d))
-        vis[tt] = np.sin(np.pi * (tt - t0 + 0.5) / d) ** 0.5
-        harmonics, spicules, edge = _shape(rng, False)
+        vis[tt] = np.sin(np.pi * (tt - t0 + 0.5) / d) ** mc.lobule_profile_exponent
+        harmonics, spicules, edge = _shape(rng, False, cfg)
+        top, bottom = mc.lobule_depth_margin_mm
         plan.mimics.append(
             Body(
                 kind="mimic",
-                x=float(rng.uniform(0.15, 0.85) * width_mm),
-                z=float(np.clip(rng.uniform(fat - 1.0, fat + 8.0), b + 1.5, depth_mm - b - 2)),
+                x=float(rng.uniform(*mc.lobule_lateral_range) * width_mm),
+                z=float(
+                    np.clip(
+                        rng.uniform(fat + mc.lobule_depth_mm[0], fat + mc.lobule_depth_mm[1]),
+                        b + top,
+                        depth_mm - b - bottom,
+                    )
+                ),
                 y=0.0,
                 a=a,
                 b=b,
                 ry=np.inf,
-                angle=float(rng.uniform(-0.3, 0.3)),
+                angle=float(rng.uniform(*mc.lobule_angle_rad)),
                 contrast=float(rng.uniform(*mc.lobule_contrast)),
                 harmonics=harmonics,
                 spicules=spicules,
@@ -239,8 +293,12 @@ def plan_sweep(
         d = int(rng.integers(mc.artifact_frames[0], mc.artifact_frames[1] + 1))
         t0 = int(rng.integers(0, max(1, n - d)))
         kind = "contact_loss" if rng.random() < mc.contact_loss_fraction else "reverberation"
-        xm = rng.uniform(0.1, 0.9) * width_mm
-        hw = rng.uniform(3, 7) if kind == "contact_loss" else rng.uniform(8, 20)
+        xm = rng.uniform(*mc.artifact_lateral_range) * width_mm
+        hw = (
+            rng.uniform(*mc.contact_loss_half_width_mm)
+            if kind == "contact_loss"
+            else rng.uniform(*mc.reverberation_half_width_mm)
+        )
         plan.artifacts.append(
             Artifact(
                 kind,
@@ -248,7 +306,7 @@ def plan_sweep(
                 min(n, t0 + d),
                 float(max(0, xm - hw)),
                 float(min(width_mm, xm + hw)),
-                float(rng.uniform(6, 18)),
+                float(rng.uniform(*mc.artifact_depth_mm)),
             )
         )
     return plan
@@ -271,6 +329,8 @@ def body_mask(body: Body, X: np.ndarray, Z: np.ndarray, y: float):
         return None, None, 0.0
     s = float(np.sqrt(1 - dy * dy))
     scale = max(body.a, body.b) * s
+    # Window: the largest radial extent plus 4 edge widths, where the soft edge below has
+    # fallen to exp(-4 / 0.35) ~ 1e-5 (a computation bound, not a tissue parameter).
     reach = (
         scale * (1.2 + body.harmonics[:, 1].sum() + body.spicules[:, 1].sum()) + 4 * body.edge_mm
     )
@@ -295,6 +355,8 @@ def body_mask(body: Body, X: np.ndarray, Z: np.ndarray, y: float):
         rho += amp * np.exp(-0.5 * (dth / width) ** 2)
     dist = (r - rho) * scale  # ~ mm outside the boundary
     hard[r0:r1, c0:c1] = dist <= 0
+    # Logistic edge with scale 0.35 x edge width: the 10-90 % rise spans ~1.5 edge widths
+    # (how wide the edge is, is the config's edge range).
     soft[r0:r1, c0:c1] = 1.0 / (
         1.0 + np.exp(np.clip(dist / max(body.edge_mm * 0.35, 1e-3), -50, 50))
     )
@@ -316,7 +378,8 @@ class SweepRenderer:
 
     def echo_map(self, t: int) -> tuple[np.ndarray, dict]:
         """Echogenicity at frame ``t`` and the ground truth boxes (mm, crop-relative)."""
-        p, im = self.plan, self.cfg.imaging
+        p, im, an = self.plan, self.cfg.imaging, self.cfg.anatomy
+        lc, mc = self.cfg.lesions, self.cfg.mimics
         y = p.y0 + p.speed * t
         xs = self.x + p.jitter_mm[t]
         X, Z = np.meshgrid(xs.astype(np.float32), self.z.astype(np.float32))
@@ -324,7 +387,7 @@ class SweepRenderer:
         z_fat = _boundary(b["fat"], xs, y)[None]
         z_gland = _boundary(b["gland"], xs, y)[None]
         z_retro = _boundary(b["retro"], xs, y)[None]
-        echo = np.full(X.shape, ECHO["gland"], dtype=np.float32)
+        echo = np.full(X.shape, an.echo_gland, dtype=np.float32)
         g = p.gland_waves
         # sum_k amp_k cos(kx x + kz z + ky y + ph) = Re(sum_k ez[:, k] ex[k, :]).
         coef = g[:, 4] * np.exp(1j * (g[:, 2] * y + g[:, 3]))
@@ -334,12 +397,12 @@ class SweepRenderer:
         tex = 1.0 + (ez.real[:, :, None] * ex.real[None] - ez.imag[:, :, None] * ex.imag[None]).sum(
             1
         )
-        echo *= np.clip(tex, 0.3, 2.0).astype(np.float32)
+        echo *= np.clip(tex, *an.gland_texture_clip).astype(np.float32)
         # Subcutaneous fat lobules (Voronoi cells) separated by Cooper's ligaments.
-        near = p.seeds[np.abs(p.seeds[:, 1] - y) < 8]
+        near = p.seeds[np.abs(p.seeds[:, 1] - y) < an.lobule_neighbour_radius_mm]
         fat_zone = Z < z_fat
         rows = int(np.searchsorted(self.z, z_fat.max())) + 1  # only rows that hold fat
-        fat_echo = np.full((rows, X.shape[1]), ECHO["fat"], dtype=np.float32)
+        fat_echo = np.full((rows, X.shape[1]), an.echo_fat, dtype=np.float32)
         if len(near) >= 2:
             d2 = (
                 (X[:rows, :, None] - near[:, 0]) ** 2
@@ -347,18 +410,20 @@ class SweepRenderer:
                 + (y - near[:, 1]) ** 2
             )
             two = np.sqrt(np.partition(d2, 1, axis=-1)[..., :2])
-            fat_echo[(two[..., 1] - two[..., 0]) < 0.35] = ECHO["septum"]
+            fat_echo[(two[..., 1] - two[..., 0]) < an.septum_width_mm] = an.echo_septum
         echo[:rows] = np.where(fat_zone[:rows], fat_echo, echo[:rows])
         retro = (Z >= z_gland) & (Z < z_retro)
-        echo = np.where(retro, ECHO["fat"], echo)
+        echo = np.where(retro, an.echo_fat, echo)
         ang, period = p.muscle
         k = 2 * np.pi / period
         stri = np.outer(
             np.exp(1j * k * np.cos(ang) * self.z), np.exp(1j * k * np.sin(ang) * xs)
         ).real
-        muscle_echo = ECHO["muscle"] + ECHO["fibre"] * np.clip(stri, 0, 1) ** 6
+        muscle_echo = (
+            an.echo_muscle + an.echo_fibre * np.clip(stri, 0, 1) ** an.muscle_striation_sharpness
+        )
         echo = np.where(Z >= z_retro, muscle_echo, echo)
-        echo = np.where(Z < b["skin"], ECHO["skin"], echo)
+        echo = np.where(Z < b["skin"], an.echo_skin, echo)
         truth = {}
         for body in p.lesions:
             m, hard, s = body_mask(body, X, Z, y)
@@ -368,13 +433,14 @@ class SweepRenderer:
             echo = echo * (1 - m * vis * (1 - body.contrast))
             if body.posterior != 1.0:
                 cols = m.max(axis=0)
-                below = Z > (body.z + body.b * s * 0.8)
+                below = Z > (body.z + body.b * s * lc.posterior_start)
                 fall = np.exp(
-                    -np.maximum(Z - body.z - body.b * s, 0) / (12.0 if body.posterior < 1 else 5.0)
+                    -np.maximum(Z - body.z - body.b * s, 0)
+                    / (lc.shadow_falloff_mm if body.posterior < 1 else lc.enhancement_falloff_mm)
                 )
                 factor = 1 + (body.posterior - 1) * vis * cols[None] * fall * below
                 echo = echo * factor
-            if s >= 0.3 and hard.sum() >= 6:
+            if s >= lc.annotate_min_section and hard.sum() >= lc.annotate_min_px:
                 rows, cols_ = np.nonzero(hard)
                 truth[body.lesion_id] = (cols_.min(), rows.min(), cols_.max() + 1, rows.max() + 1)
         events = []
@@ -396,15 +462,20 @@ class SweepRenderer:
             if a.kind == "contact_loss":
                 prof = np.sqrt(np.clip(1 - ((X - xm) / hw) ** 2, 0, 1)) * a.depth
                 region = (
-                    1 / (1 + np.exp(np.clip((Z - prof) / 0.5, -50, 50))) * (np.abs(X - xm) < hw)
+                    1
+                    / (1 + np.exp(np.clip((Z - prof) / mc.contact_loss_edge_mm, -50, 50)))
+                    * (np.abs(X - xm) < hw)
                 )
-                echo = echo * (1 - 0.9 * region)
+                echo = echo * (1 - mc.contact_loss_darkening * region)
             else:
                 lateral = np.abs(X - xm) < hw
-                spacing = a.depth / 4
-                for j in range(1, 5):
-                    band = np.exp(-0.5 * ((Z - j * spacing) / 0.25) ** 2)
-                    echo = echo + 1.2 * (0.7**j) * band * lateral
+                spacing = a.depth / mc.reverberation_bands
+                for j in range(1, mc.reverberation_bands + 1):
+                    band = np.exp(-0.5 * ((Z - j * spacing) / mc.reverberation_band_width_mm) ** 2)
+                    echo = (
+                        echo
+                        + mc.reverberation_strength * (mc.reverberation_decay**j) * band * lateral
+                    )
             c0 = int(np.searchsorted(xs, a.x0))
             c1 = int(np.searchsorted(xs, a.x1))
             r1 = min(im.height, int(a.depth / im.pixel_mm))
