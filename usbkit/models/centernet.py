@@ -14,6 +14,9 @@ from torch.nn import functional as F
 
 
 class CenterHead(nn.Module):
+    """Three small convolutional branches on the backbone features: centre heatmap (1 channel,
+    logits), log box size (2) and sub-pixel centre offset (2)."""
+
     def __init__(self, c: int):
         super().__init__()
 
@@ -28,6 +31,7 @@ class CenterHead(nn.Module):
         nn.init.constant_(self.heat[-1].bias, -math.log((1 - 0.01) / 0.01))
 
     def forward(self, f: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Head outputs ``{'heat', 'size', 'offset'}`` for features ``(n, c, h, w)``."""
         return {"heat": self.heat(f), "size": self.size(f), "offset": self.offset(f)}
 
 
@@ -88,6 +92,7 @@ def focal_loss(
 def detection_loss(
     out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
+    """CenterNet loss: focal heatmap loss + 0.5 x L1 on log size + L1 on offset (at box centres)."""
     heat = focal_loss(out["heat"], tgt["heat"])
     m = tgt["mask"]
     denom = torch.clamp(m.sum(), min=1.0)

@@ -1,7 +1,7 @@
 """Training samples: windows of consecutive frames with their boxes, read from the cache.
 
 Frames are memory-mapped and resized to the working resolution per window, so memory stays
-flat whatever the size of the study (DESIGN.md section 6: never all frames in RAM).
+flat whatever the size of the study (the budgets table of benchmarks/README.md: never all frames in RAM).
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from usbkit.io.clip import Clip, ReaderSettings, open_clip
+from usbkit.io.clip import Clip, ReaderSettings, clamp_boxes, open_clip
 from usbkit.io.study import Study
 
 
 @dataclass
 class ClipEntry:
+    """One opened training clip: ids, the clip, its boxes per frame (crop pixels), its rows."""
+
     clip_id: str
     patient_id: str
     clip: Clip
@@ -45,9 +47,9 @@ def load_clips(
         per = [np.zeros((0, 4), np.float32) for _ in range(len(clip))]
         ann = study.boxes(row.clip_id)
         if len(ann):
-            crop = clip.to_crop(ann[["x0", "y0", "x1", "y1"]].to_numpy(float))
-            crop[:, [0, 2]] = crop[:, [0, 2]].clip(0, clip.width)
-            crop[:, [1, 3]] = crop[:, [1, 3]].clip(0, clip.height)
+            crop = clamp_boxes(
+                clip.to_crop(ann[["x0", "y0", "x1", "y1"]].to_numpy(float)), clip.width, clip.height
+            )
             for f, b in zip(ann["frame"].to_numpy(), crop):
                 if f < len(per) and b[2] - b[0] >= 1 and b[3] - b[1] >= 1:
                     per[f] = np.vstack([per[f], b[None].astype(np.float32)])

@@ -17,8 +17,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from usbkit.config import config_from_dict
 from usbkit.errors import UsbkitError
-from usbkit.io.clip import Clip, ReaderSettings, open_clip
+from usbkit.io.clip import Clip, ReaderSettings, clamp_boxes, open_clip
 from usbkit.io.detections import DETECTION_COLUMNS, MAX_PER_FRAME, MIN_SCORE
 from usbkit.models import FrameDetector, ModelConfig, build_model
 from usbkit.models.data import scale_of, to_input
@@ -46,9 +47,9 @@ def pretrained_path(kind: str) -> Path:
     return Path(str(resources.files("usbkit.models") / "weights" / f"{kind}.pt"))
 
 
-def load_checkpoint(ref: str | Path, device: torch.device | None = None) -> FrameDetector:
-    """Load a detector from a run folder (its ``best.pt``), a ``.pt`` file, or
-    ``pretrained:frame`` / ``pretrained:sequence``."""
+def checkpoint_file(ref: str | Path) -> Path:
+    """The ``.pt`` file of a checkpoint reference: a run folder (its ``best.pt``, else
+    ``last.pt``), a ``.pt`` file, or ``pretrained:frame`` / ``pretrained:sequence``."""
     ref = str(ref)
     if ref.startswith("pretrained:"):
         kind = ref.split(":", 1)[1]
@@ -56,26 +57,44 @@ def load_checkpoint(ref: str | Path, device: torch.device | None = None) -> Fram
             raise UsbkitError(
                 f"no shipped model '{kind}'", fix="Use pretrained:frame or pretrained:sequence"
             )
-        path = pretrained_path(kind)
-    else:
-        path = Path(ref)
-        if path.is_dir():
-            path = path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
+        return pretrained_path(kind)
+    path = Path(ref)
+    if path.is_dir():
+        path = path / "best.pt" if (path / "best.pt").exists() else path / "last.pt"
     if not path.exists():
         raise UsbkitError(
             "no checkpoint found here",
             file=path,
             fix="Give a training run folder (with best.pt) or a .pt file",
         )
+    return path
+
+
+def checkpoint_payload(ref: str | Path) -> dict:
+    """The saved content of a checkpoint (weights, configs, training log): the one place a
+    checkpoint file is read."""
+    path = checkpoint_file(ref)
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001
         raise UsbkitError(
             f"this checkpoint cannot be read ({exc.__class__.__name__})", file=path
         ) from None
-    cfg = ModelConfig(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in state["model_config"].items()}
-    )
+    if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
+        raise UsbkitError(
+            "this file is not a usbkit checkpoint (it has no model weights and config)",
+            file=path,
+            fix="Give a best.pt or last.pt written by `usbkit train`",
+        )
+    return state
+
+
+def load_checkpoint(ref: str | Path, device: torch.device | None = None) -> FrameDetector:
+    """Load a detector from a run folder (its ``best.pt``), a ``.pt`` file, or
+    ``pretrained:frame`` / ``pretrained:sequence``."""
+    path = checkpoint_file(ref)
+    state = checkpoint_payload(path)
+    cfg = config_from_dict(ModelConfig, state["model_config"], source=path)
     model = build_model(cfg)
     weights = {k: v.float() for k, v in state["model"].items()}
     model.load_state_dict(weights)
@@ -99,9 +118,7 @@ def detect_clip(
         for k, (boxes, scores) in enumerate(
             model.detect(out, top_k=MAX_PER_FRAME, min_score=MIN_SCORE)
         ):
-            b = boxes.cpu().numpy() / scale
-            b[:, [0, 2]] = b[:, [0, 2]].clip(0, clip.width)
-            b[:, [1, 3]] = b[:, [1, 3]].clip(0, clip.height)
+            b = clamp_boxes(boxes.cpu().numpy() / scale, clip.width, clip.height)
             ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
             yield start + k, clip.to_original(b[ok]), scores.cpu().numpy()[ok]
 
@@ -156,25 +173,9 @@ def detections_frame(model: FrameDetector, entries, device=None) -> pd.DataFrame
     return pd.DataFrame(rows, columns=DETECTION_COLUMNS)
 
 
-def cli_detect(args) -> int:
-    out = detect_study(
-        args.study,
-        args.checkpoint,
-        args.out,
-        args.split,
-        args.device,
-        progress=not args.quiet,
-        overwrite=args.overwrite,
-    )
-    print(f"wrote {out}")
-    return 0
-
-
 def export_checkpoint(run: str | Path, dest: str | Path) -> Path:
     """Write a run's best weights in half precision, without optimizer state (for shipping)."""
-    src = Path(run)
-    src = src / "best.pt" if src.is_dir() else src
-    state = torch.load(src, map_location="cpu", weights_only=False)
+    state = checkpoint_payload(run)
     slim = {
         "model": {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()},
         "model_config": state["model_config"],

@@ -10,40 +10,12 @@ artifacts last only a few, which is what the temporal context lets the model use
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
 from usbkit.models.centernet import CenterHead, decode
+from usbkit.models.config import ModelConfig
 from usbkit.models.layers import Backbone
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture and working resolution.
-
-    Attributes
-    ----------
-    kind : {'frame', 'sequence'}
-    input_size : tuple of int
-        Working resolution ``(height, width)`` every cropped frame is resized to.
-    width : int
-        Backbone channels at stride 4.
-    window : int
-        Frames of temporal context (current one included) for the sequence model.
-    embed : int
-        Channels of the attention embeddings.
-    """
-
-    kind: str = "frame"
-    input_size: tuple[int, int] = (96, 112)
-    width: int = 24
-    window: int = 8
-    embed: int = 8
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class FrameDetector(nn.Module):
@@ -71,6 +43,7 @@ class FrameDetector(nn.Module):
         return self.head(self.features(frames)), None
 
     def detect(self, out, **kw):
+        """Decode head outputs into ``(boxes, scores)`` per frame (peaks + NMS), input pixels."""
         return decode(out, self.stride, **kw)
 
 

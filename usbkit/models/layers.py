@@ -7,6 +7,7 @@ from torch import nn
 
 
 def conv_bn(cin: int, cout: int, stride: int = 1, k: int = 3) -> nn.Sequential:
+    """Convolution, batch norm and ReLU."""
     return nn.Sequential(
         nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False),
         nn.BatchNorm2d(cout),
@@ -29,6 +30,7 @@ class Residual(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``relu(x + body(x))``."""
         return self.act(x + self.body(x))
 
 
@@ -56,6 +58,7 @@ class Backbone(nn.Module):
         self.out_channels = w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Stride-4 features ``(n, width, H/4, W/4)`` of frames ``(n, 1, H, W)``."""
         c4 = self.stem(x)
         c8 = self.s8(c4)
         c16 = self.s16(c8)

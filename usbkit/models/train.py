@@ -1,18 +1,26 @@
 """``usbkit train``: one plain training loop for both detectors.
 
-Resumable (the last finished epoch is saved atomically, and starting the same command again
-continues from it), seeded and deterministic on CPU, mixed precision on CUDA, multi-process
-through ``torchrun`` (gloo on CPU, NCCL on CUDA), with a per-epoch CSV/JSON log holding the
-losses and the validation scan-level sensitivity at 0.5 FP/scan; the best epoch is kept.
+Each epoch (:func:`train_one_epoch`) takes a seeded shuffle of every training window (consecutive
+frames of a clip), augments each window (horizontal flip, gain), and minimises the CenterNet
+loss (focal heatmap + size + offset, :mod:`usbkit.models.centernet`) with AdamW under a
+warm-up-then-cosine schedule. Rank 0 then validates (:func:`evaluate`: scan-level sensitivity
+at ``val_fp_rate`` FP/scan, as defined in docs/metrics.md, "Sensitivity at an FP rate", with
+the JAFROC figure of merit as tie-break), appends a row to ``log.csv``/``log.json``, and saves
+``last.pt`` (atomically) and, when the epoch is the best so far, ``best.pt``
+(:func:`save_checkpoint`).
+
+Resumable (starting the same command again continues after the last finished epoch, see
+:func:`resume_state`), seeded and deterministic on CPU, mixed precision on CUDA, and
+multi-process through ``torchrun`` (gloo on CPU, NCCL on CUDA; the plumbing is in
+:mod:`usbkit.models.distributed`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,96 +30,12 @@ from tqdm.auto import tqdm
 
 from usbkit.errors import UsbkitError
 from usbkit.io.study import load_study
-from usbkit.models import ModelConfig, build_model
+from usbkit.models import build_model, distributed
 from usbkit.models.centernet import build_targets, detection_loss
-from usbkit.models.data import WindowSampler, load_clips
-from usbkit.models.detect import detections_frame, pick_device
-from usbkit.safeio import atomic_path, ensure_writable_dir, write_text
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run (saved as ``RUN/config.json``).
-
-    Attributes
-    ----------
-    study : str
-        Study folder.
-    model : ModelConfig
-        Architecture and working resolution.
-    epochs : int
-        Passes over the training windows.
-    batch : int
-        Windows per step.
-    window_length : int
-        Consecutive frames per training window.
-    window_step : int
-        Start-to-start distance of training windows.
-    lr, weight_decay : float
-        AdamW settings (cosine schedule with warm-up).
-    seed : int
-        Random seed.
-    device : str
-        ``auto``, ``cpu``, ``cuda`` or ``mps``.
-    val_fp_rate : float
-        FP/scan rate of the validation sensitivity used to keep the best epoch.
-    train_split, val_split : str
-        Splits used (``val_split`` may be empty: then no validation, the last epoch is kept).
-    """
-
-    study: str = ""
-    model: ModelConfig = field(default_factory=ModelConfig)
-    epochs: int = 12
-    batch: int = 4
-    window_length: int = 8
-    window_step: int = 4
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    seed: int = 0
-    device: str = "auto"
-    val_fp_rate: float = 0.5
-    train_split: str = "train"
-    val_split: str = "val"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        m = {k: tuple(v) if isinstance(v, list) else v for k, v in d["model"].items()}
-        return cls(**{**d, "model": ModelConfig(**m)})
-
-
-def _dist() -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
-    if world > 1:
-        return torch.distributed.get_rank(), world
-    return 0, 1
-
-
-def validate(model, entries, fp_rate: float, device) -> dict:
-    """Scan-level sensitivity at ``fp_rate`` and JAFROC FOM on validation clips."""
-    from usbkit.evaluation.froc import jafroc_fom, operating_point, rate_scans, scan_froc
-
-    model.eval()
-    det = detections_frame(model, entries, device)
-    # detections come back in original pixels, so they are compared with the study's boxes
-    gt = pd.concat([e.gt for e in entries], ignore_index=True)
-    clips = pd.DataFrame(
-        {"clip_id": [e.clip_id for e in entries], "patient_id": [e.patient_id for e in entries]}
-    )
-    n_frames = sum(len(e.clip) for e in entries)
-    r = rate_scans(gt, det, clips, n_frames)
-    sens = operating_point(scan_froc(r), fp_rate)[0]
-    return {"val_sensitivity": sens, "val_jafroc": jafroc_fom(r), "val_detections": len(det)}
-
-
-def _save(path: Path, payload: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+from usbkit.models.config import TrainConfig
+from usbkit.models.data import ClipEntry, WindowSampler, load_clips
+from usbkit.models.detect import checkpoint_payload, detections_frame, pick_device
+from usbkit.safeio import atomic_path, ensure_writable_dir, write_csv, write_text
 
 
 def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=None) -> Path:
@@ -128,40 +52,203 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
         Show progress bars.
     on_epoch : callable, optional
         Called with the log (a list of dicts) after every epoch (live loss curves).
+
+    Returns
+    -------
+    Path
+        The run folder ``out``.
     """
-    rank, world = _dist()
+    rank, world = distributed.init()
     out = Path(out)
-    last = out / "last.pt"
-    start_epoch, log, best_key = 0, [], (-math.inf, -math.inf)
-    resume = None
-    if last.exists():
-        resume = torch.load(last, map_location="cpu", weights_only=False)
-        old = TrainConfig.from_dict(resume["train_config"])
-        # Resuming keeps the run's own settings (model size, batch, ...); only the kind of model
-        # and the study must match, and --epochs may extend the run.
-        if (
-            old.model.kind != cfg.model.kind
-            or Path(old.study).resolve() != Path(cfg.study).resolve()
-        ):
-            raise UsbkitError(
-                "this folder holds a different training run (another model or study)",
-                file=out,
-                fix="Choose a new --out folder, or repeat the original command to resume",
-            )
-        cfg = replace(old, epochs=cfg.epochs)
-        start_epoch, log = resume["epoch"] + 1, resume["log"]
-        best_key = tuple(resume.get("best_key", best_key))
+    cfg, start_epoch, log, best_key, state = resume_state(out, cfg)
     if rank == 0:
         ensure_writable_dir(out)
         write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
-    device = pick_device(cfg.device)
-    if world > 1 and device.type == "cuda":
-        device = torch.device("cuda", rank % torch.cuda.device_count())
+    device = distributed.device_for_rank(pick_device(cfg.device), rank)
     torch.manual_seed(cfg.seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
+    train_clips, val_clips = load_data(cfg, progress=progress and rank == 0)
+    sampler = WindowSampler(train_clips, cfg.window_length, cfg.window_step)
+    model = build_model(cfg.model).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = warmup_cosine(optimizer, steps_per_epoch(sampler, cfg, world), cfg.epochs)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    net = distributed.wrap(model, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        row = train_one_epoch(
+            net, optimizer, scheduler, scaler, sampler, cfg, epoch, device, rank, world, progress
+        )
+        if rank == 0:
+            if val_clips:
+                row.update(evaluate(model, val_clips, cfg.val_fp_rate, device))
+            row["seconds"] = time.perf_counter() - t0
+            log.append(row)
+            key = epoch_key(row, epoch, validated=bool(val_clips))
+            if key >= best_key:
+                best_key = key
+                save_checkpoint(out / "best.pt", model, cfg, epoch, log)
+            save_checkpoint(out / "last.pt", model, cfg, epoch, log, optimizer, scheduler, best_key)
+            log_epoch(out, log, on_epoch, progress)
+        distributed.barrier()
+    distributed.teardown()
+    return out
+
+
+def train_one_epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    sampler: WindowSampler,
+    cfg: TrainConfig,
+    epoch: int,
+    device: torch.device,
+    rank: int = 0,
+    world: int = 1,
+    progress: bool = False,
+) -> dict:
+    """One pass over the training windows; returns the epoch's log row (mean losses).
+
+    Every process draws the same permutation of the windows (``default_rng([seed, epoch])``),
+    cut to a whole number of steps, and takes every ``world``-th window from ``rank`` on; its
+    augmentation draws from ``default_rng([seed, epoch, rank, 1])``. Both depend only on the
+    seed and the epoch, so a resumed run repeats an uninterrupted one exactly.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The detector, possibly wrapped by :func:`usbkit.models.distributed.wrap`.
+    optimizer : torch.optim.Optimizer
+        AdamW over the model's parameters.
+    scheduler : torch.optim.lr_scheduler.LRScheduler
+        Stepped once per step (:func:`warmup_cosine`).
+    scaler : torch.amp.GradScaler
+        Loss scaler; enabled means mixed precision (CUDA).
+    sampler : WindowSampler
+        The training windows.
+    cfg : TrainConfig
+        The run's settings (seed, batch, model input size, epochs for the progress bar).
+    epoch : int
+        Zero-based epoch number.
+    device : torch.device
+        Where the model lives.
+    rank, world : int
+        This process's rank and the number of processes.
+    progress : bool
+        Show a progress bar (on rank 0 only).
+
+    Returns
+    -------
+    dict
+        ``epoch`` (one-based), ``loss``, ``heat``, ``size``, ``offset`` (means over the steps
+        of this process), ``lr`` (after the last step) and ``seconds`` (0.0, filled in by
+        :func:`train`).
+    """
+    stride = distributed.unwrap(model).stride
+    out_shape = (cfg.model.input_size[0] // stride, cfg.model.input_size[1] // stride)
+    n_steps = steps_per_epoch(sampler, cfg, world)
+    model.train()
+    order = np.random.default_rng([cfg.seed, epoch]).permutation(len(sampler))
+    mine = order[: n_steps * cfg.batch * world][rank::world]
+    aug = np.random.default_rng([cfg.seed, epoch, rank, 1])
+    sums = {"loss": 0.0, "heat": 0.0, "size": 0.0, "offset": 0.0}
+    bar = tqdm(
+        range(n_steps),
+        desc=f"{cfg.model.kind} epoch {epoch + 1}/{cfg.epochs}",
+        disable=not progress or rank != 0,
+        unit="step",
+    )
+    for step in bar:
+        ids = mine[step * cfg.batch : (step + 1) * cfg.batch]
+        x, boxes = sampler.batch(ids, cfg.model.input_size, aug)
+        tgt = {k: v.to(device) for k, v in build_targets(boxes, out_shape, stride).items()}
+        with torch.autocast(device.type, enabled=scaler.is_enabled()):
+            outputs = model(x.to(device))
+        losses = detection_loss({k: v.float() for k, v in outputs.items()}, tgt)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(losses["loss"]).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        for k in sums:
+            sums[k] += losses[k].item()
+        bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.3f}")
+    return {
+        "epoch": epoch + 1,
+        **{k: v / n_steps for k, v in sums.items()},
+        "lr": scheduler.get_last_lr()[0],
+        "seconds": 0.0,
+    }
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module, clips: list[ClipEntry], fp_rate: float, device: torch.device
+) -> dict:
+    """Validation metrics of a model on opened clips.
+
+    The detector runs causally over every clip; its detections (in original pixels) are
+    compared with the study's boxes as in docs/metrics.md: scan-level FROC, sensitivity at
+    ``fp_rate`` FP/scan ("Sensitivity at an FP rate", the operating point) and the JAFROC
+    figure of merit.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The plain (unwrapped) detector; it is left in eval mode.
+    clips : list of ClipEntry
+        Validation clips from :func:`usbkit.models.data.load_clips`.
+    fp_rate : float
+        FP/scan rate of the operating point.
+    device : torch.device
+        Where the model lives.
+
+    Returns
+    -------
+    dict
+        ``val_sensitivity``, ``val_jafroc`` and ``val_detections`` (number of detections).
+    """
+    from usbkit.evaluation.froc import jafroc_fom, operating_point, rate_scans, scan_froc
+
+    model.eval()
+    det = detections_frame(model, clips, device)
+    gt = pd.concat([e.gt for e in clips], ignore_index=True)
+    scans = pd.DataFrame(
+        {"clip_id": [e.clip_id for e in clips], "patient_id": [e.patient_id for e in clips]}
+    )
+    r = rate_scans(gt, det, scans, sum(len(e.clip) for e in clips))
+    sens = operating_point(scan_froc(r), fp_rate)[0]
+    return {"val_sensitivity": sens, "val_jafroc": jafroc_fom(r), "val_detections": len(det)}
+
+
+def load_data(cfg: TrainConfig, progress: bool = False) -> tuple[list[ClipEntry], list[ClipEntry]]:
+    """Open the training and validation clips of the run's study.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Gives the study and the two split names.
+    progress : bool
+        Show a progress bar while opening the training clips.
+
+    Returns
+    -------
+    train_clips, val_clips : list of ClipEntry
+        ``val_clips`` is empty when ``cfg.val_split`` is empty or names no clip.
+
+    Raises
+    ------
+    UsbkitError
+        When the training split holds no clip.
+    """
     study = load_study(cfg.study)
-    train_clips = load_clips(study, cfg.train_split, progress=progress and rank == 0)
+    train_clips = load_clips(study, cfg.train_split, progress=progress)
     if not train_clips:
         raise UsbkitError(
             f"no clips in split '{cfg.train_split}'",
@@ -175,122 +262,205 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
         and (study.manifest["split"] == cfg.val_split).any()
     ):
         val_clips = load_clips(study, cfg.val_split)
-    sampler = WindowSampler(train_clips, cfg.window_length, cfg.window_step)
-    model = build_model(cfg.model).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, len(sampler) // (cfg.batch * world))
-    total = steps_per_epoch * cfg.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
+    return train_clips, val_clips
+
+
+def steps_per_epoch(sampler: WindowSampler, cfg: TrainConfig, world: int) -> int:
+    """Optimizer steps per epoch: whole batches over all processes, at least one.
+
+    Parameters
+    ----------
+    sampler : WindowSampler
+        The training windows.
+    cfg : TrainConfig
+        Gives the batch size (per process).
+    world : int
+        Number of processes.
+
+    Returns
+    -------
+    int
+        ``max(1, windows // (batch * world))``.
+    """
+    return max(1, len(sampler) // (cfg.batch * world))
+
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, steps: int, epochs: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning-rate schedule: linear warm-up over the first epoch, then cosine decay to 0.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        The optimizer (its ``lr`` is the peak).
+    steps : int
+        Steps per epoch (the warm-up length).
+    epochs : int
+        Epochs of the run (the decay ends after ``steps * epochs`` steps).
+
+    Returns
+    -------
+    torch.optim.lr_scheduler.LambdaLR
+        To be stepped after every optimizer step.
+    """
+    total = steps * epochs
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
         lambda s: (
-            min(1.0, (s + 1) / max(1, steps_per_epoch))
+            min(1.0, (s + 1) / max(1, steps))
             * 0.5
             * (1 + math.cos(math.pi * min(s, total) / total))
         ),
     )
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        opt.load_state_dict(resume["optimizer"])
-        sched.load_state_dict(resume["scheduler"])
-    net = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    use_amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    stride = model.stride
-    out_shape = (cfg.model.input_size[0] // stride, cfg.model.input_size[1] // stride)
-    for epoch in range(start_epoch, cfg.epochs):
-        t0 = time.perf_counter()
-        model.train()
-        rng = np.random.default_rng([cfg.seed, epoch])
-        order = rng.permutation(len(sampler))[: steps_per_epoch * cfg.batch * world]
-        mine = order[rank::world]
-        sums = {"loss": 0.0, "heat": 0.0, "size": 0.0, "offset": 0.0}
-        bar = tqdm(
-            range(steps_per_epoch),
-            desc=f"{cfg.model.kind} epoch {epoch + 1}/{cfg.epochs}",
-            disable=not progress or rank != 0,
-            unit="step",
-        )
-        aug = np.random.default_rng([cfg.seed, epoch, rank, 1])
-        for step in bar:
-            ids = mine[step * cfg.batch : (step + 1) * cfg.batch]
-            x, boxes = sampler.batch(ids, cfg.model.input_size, aug)
-            tgt = {k: v.to(device) for k, v in build_targets(boxes, out_shape, stride).items()}
-            with torch.autocast(device.type, enabled=use_amp):
-                outputs = net(x.to(device))
-            losses = detection_loss({k: v.float() for k, v in outputs.items()}, tgt)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(losses["loss"]).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            for k in sums:
-                sums[k] += losses[k].item()
-            bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.3f}")
-        row = {
-            "epoch": epoch + 1,
-            **{k: v / steps_per_epoch for k, v in sums.items()},
-            "lr": sched.get_last_lr()[0],
-            "seconds": 0.0,
-        }
-        if rank == 0:
-            if val_clips:
-                row.update(validate(model, val_clips, cfg.val_fp_rate, device))
-            row["seconds"] = time.perf_counter() - t0
-            log.append(row)
-            key = (
-                (row.get("val_sensitivity", -math.inf), row.get("val_jafroc", -math.inf))
-                if val_clips
-                else (float(epoch), 0.0)
-            )
-            payload = {
-                "model": model.state_dict(),
-                "model_config": cfg.model.to_dict(),
-                "train_config": cfg.to_dict(),
-                "epoch": epoch,
-                "log": log,
-            }
-            if key >= best_key:
-                best_key = key
-                _save(out / "best.pt", {**payload, "optimizer": None})
-            _save(
-                last,
-                {
-                    **payload,
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "best_key": list(best_key),
-                },
-            )
-            pd.DataFrame(log).to_csv(out / ".log.csv.tmp", index=False)
-            os.replace(out / ".log.csv.tmp", out / "log.csv")
-            write_text(out / "log.json", json.dumps(log, indent=1))
-            if on_epoch is not None:
-                on_epoch(list(log))
-            if progress:
-                msg = ", ".join(
-                    f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-                )
-                tqdm.write(msg)
-        if world > 1:
-            torch.distributed.barrier()
-    if world > 1:
-        torch.distributed.destroy_process_group()
-    return out
 
 
-def cli_train(args) -> int:
-    cfg = TrainConfig(
-        study=str(args.study),
-        model=ModelConfig(kind=args.model),
-        seed=args.seed,
-        device=args.device,
-    )
-    if args.epochs is not None:
-        cfg = replace(cfg, epochs=args.epochs)
-    out = train(cfg, args.out, progress=not args.quiet)
-    print(f"training run in {out} (best checkpoint: {out / 'best.pt'})")
-    return 0
+def epoch_key(row: dict, epoch: int, validated: bool) -> tuple[float, float]:
+    """Sort key of an epoch for keeping the best one (the latest wins ties).
+
+    Parameters
+    ----------
+    row : dict
+        The epoch's log row.
+    epoch : int
+        Zero-based epoch number.
+    validated : bool
+        Whether the run has validation clips.
+
+    Returns
+    -------
+    tuple of float
+        ``(val_sensitivity, val_jafroc)`` with validation, else ``(epoch, 0)`` (the last
+        epoch is kept).
+    """
+    if validated:
+        return row.get("val_sensitivity", -math.inf), row.get("val_jafroc", -math.inf)
+    return float(epoch), 0.0
+
+
+def save_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    cfg: TrainConfig,
+    epoch: int,
+    log: list[dict],
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    best_key: tuple[float, float] | None = None,
+) -> Path:
+    """Write a checkpoint atomically (a crash never leaves a half-written file).
+
+    Parameters
+    ----------
+    path : Path
+        ``RUN/best.pt`` (weights only) or ``RUN/last.pt`` (with the state to resume from).
+    model : torch.nn.Module
+        The plain (unwrapped) detector.
+    cfg : TrainConfig
+        The run's settings.
+    epoch : int
+        Zero-based number of the epoch just finished.
+    log : list of dict
+        The log so far.
+    optimizer, scheduler : optional
+        Given for ``last.pt``: their states are saved to resume from; ``best.pt`` saves
+        ``optimizer: None`` and neither ``scheduler`` nor ``best_key``.
+    best_key : tuple of float, optional
+        The best :func:`epoch_key` so far (saved with the optimizer).
+
+    Returns
+    -------
+    Path
+        ``path``. Keys: ``model``, ``model_config``, ``train_config``, ``epoch``, ``log``,
+        ``optimizer`` and, for ``last.pt``, ``scheduler`` and ``best_key``.
+    """
+    payload = {
+        "model": model.state_dict(),
+        "model_config": cfg.model.to_dict(),
+        "train_config": cfg.to_dict(),
+        "epoch": epoch,
+        "log": log,
+        "optimizer": None,
+    }
+    if optimizer is not None:
+        payload["optimizer"] = optimizer.state_dict()
+        payload["scheduler"] = scheduler.state_dict()
+        payload["best_key"] = list(best_key)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def resume_state(
+    out: Path, cfg: TrainConfig
+) -> tuple[TrainConfig, int, list[dict], tuple[float, float], dict | None]:
+    """Where to start: after the last finished epoch of the run in ``out``, if there is one.
+
+    Resuming keeps the run's own settings (model size, batch, ...); only the model kind and
+    the study must match, and ``cfg.epochs`` may extend the run.
+
+    Parameters
+    ----------
+    out : Path
+        Run folder.
+    cfg : TrainConfig
+        The settings asked for.
+
+    Returns
+    -------
+    cfg : TrainConfig
+        The settings to train with (the run's own, with ``cfg.epochs``).
+    start_epoch : int
+        Zero-based first epoch to run.
+    log : list of dict
+        The log rows so far.
+    best_key : tuple of float
+        The best :func:`epoch_key` so far.
+    state : dict or None
+        The ``last.pt`` payload to restore model, optimizer and scheduler from, or None for
+        a fresh run.
+
+    Raises
+    ------
+    UsbkitError
+        When ``out`` holds a run of another model kind or study.
+    """
+    last = out / "last.pt"
+    if not last.exists():
+        return cfg, 0, [], (-math.inf, -math.inf), None
+    state = checkpoint_payload(last)
+    old = TrainConfig.from_dict(state["train_config"])
+    if old.model.kind != cfg.model.kind or Path(old.study).resolve() != Path(cfg.study).resolve():
+        raise UsbkitError(
+            "this folder holds a different training run (another model or study)",
+            file=out,
+            fix="Choose a new --out folder, or repeat the original command to resume",
+        )
+    best_key = tuple(state.get("best_key", (-math.inf, -math.inf)))
+    return replace(old, epochs=cfg.epochs), state["epoch"] + 1, state["log"], best_key, state
+
+
+def log_epoch(out: Path, log: list[dict], on_epoch=None, progress: bool = False) -> None:
+    """Write ``log.csv`` and ``log.json`` atomically, then report the last row.
+
+    Parameters
+    ----------
+    out : Path
+        Run folder.
+    log : list of dict
+        One row per finished epoch.
+    on_epoch : callable, optional
+        Called with a copy of ``log`` (live loss curves).
+    progress : bool
+        Also print the last row.
+    """
+    write_csv(out / "log.csv", pd.DataFrame(log))
+    write_text(out / "log.json", json.dumps(log, indent=1))
+    if on_epoch is not None:
+        on_epoch(list(log))
+    if progress:
+        tqdm.write(
+            ", ".join(
+                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in log[-1].items()
+            )
+        )
