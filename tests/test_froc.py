@@ -1,4 +1,4 @@
-"""The study's metrics against hand-worked cases and properties (DESIGN.md section 4)."""
+"""The study's metrics against hand-worked cases and properties (docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -130,14 +130,14 @@ def test_perfect_detector_and_monotone_curves_and_row_order():
     g, d = gt(*rows_g), det(*rows_d)
     cl = clips(*[f"c{c}" for c in range(12)], patients=[f"p{c // 2}" for c in range(12)])
     frames = {f"c{c}": 5 for c in range(12)}
-    res, _ = evaluate_models(g, {"m": d}, cl, frames, EvalConfig(n_boot=50), progress=False)
+    res = evaluate_models(g, {"m": d}, cl, frames, EvalConfig(n_boot=50), progress=False)
     m = res["models"]["m"]
     assert m["sensitivity"] == [1.0, 1.0, 1.0]  # every lesion outranks every FP
     sens, fp = np.array(m["froc"]["sensitivity"]), np.array(m["froc"]["fp_per_scan"])
     assert sens[fp == 0].max() == 1.0  # sensitivity 1 at 0 FP/scan
     assert (np.diff(sens) >= 0).all() and (np.diff(fp) >= 0).all()
     shuffled = {"m": d.sample(frac=1, random_state=3)}
-    res2, _ = evaluate_models(
+    res2 = evaluate_models(
         g.sample(frac=1, random_state=4),
         shuffled,
         cl,

@@ -1,8 +1,8 @@
-"""The study's metrics, exactly as DESIGN.md section 4 defines them.
+"""The study's metrics, exactly as docs/metrics.md defines them.
 
-Hit rule, lesion ratings, the FP-track linker, the scan-level and frame-level FROC curves,
-sensitivity at an FP rate (operating point and linear interpolation), the JAFROC figure of
-merit (AFROC1 form) and frame-level AP50.
+Lesion ratings, the FP-track linker, the scan-level and frame-level FROC curves, sensitivity
+at an FP rate (operating point and linear interpolation), the JAFROC figure of merit (AFROC1
+form) and frame-level AP50. The hit rule itself lives in :mod:`usbkit.evaluation.matching`.
 """
 
 from __future__ import annotations
@@ -12,73 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from usbkit.evaluation.matching import HitRule, iou, match
+
 MAX_GAP = 5
 LINK_IOU = 0.3
 #: Clips with at most this many FP detections get their pairwise IoUs in one computation.
 PAIR_LIMIT = 1500
-
-
-# ----------------------------------------------------------------------------- hits
-def parse_hit(hit: str) -> tuple[str, float]:
-    """``'center'`` -> ('center', 0); ``'iou:0.3'`` -> ('iou', 0.3)."""
-    from usbkit.errors import UsbkitError
-
-    if hit == "center":
-        return "center", 0.0
-    if hit.startswith("iou:"):
-        try:
-            t = float(hit[4:])
-        except ValueError:
-            t = -1
-        if 0 < t <= 1:
-            return "iou", t
-    raise UsbkitError(
-        f"unknown hit rule '{hit}'", fix="Use --hit center or --hit iou:T with 0 < T <= 1"
-    )
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Elementwise IoU of box arrays ``(..., 4)`` (broadcasting)."""
-    ix = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    iy = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = ix * iy
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
-def hits(det_boxes: np.ndarray, gt_boxes: np.ndarray, hit: str = "center") -> np.ndarray:
-    """Elementwise hit test of detection boxes against ground-truth boxes (same shape)."""
-    mode, t = parse_hit(hit)
-    if mode == "center":
-        cx = (det_boxes[..., 0] + det_boxes[..., 2]) / 2
-        cy = (det_boxes[..., 1] + det_boxes[..., 3]) / 2
-        return (
-            (cx >= gt_boxes[..., 0])
-            & (cx <= gt_boxes[..., 2])
-            & (cy >= gt_boxes[..., 1])
-            & (cy <= gt_boxes[..., 3])
-        )
-    return iou(det_boxes, gt_boxes) >= t
-
-
-def match_pairs(gt: pd.DataFrame, det: pd.DataFrame, hit: str = "center") -> pd.DataFrame:
-    """All (detection, ground-truth box) pairs on the same clip and frame that hit.
-
-    ``det`` and ``gt`` must carry a ``det_index`` / ``gt_index`` column. Returns columns
-    ``det_index, gt_index, score``.
-    """
-    cols = ["clip_id", "frame"]
-    pairs = det[cols + ["det_index", "score", "x0", "y0", "x1", "y1"]].merge(
-        gt[cols + ["gt_index", "x0", "y0", "x1", "y1"]], on=cols, suffixes=("_d", "_g")
-    )
-    if pairs.empty:
-        return pd.DataFrame({"det_index": [], "gt_index": [], "score": []})
-    d = pairs[["x0_d", "y0_d", "x1_d", "y1_d"]].to_numpy(float)
-    g = pairs[["x0_g", "y0_g", "x1_g", "y1_g"]].to_numpy(float)
-    ok = hits(d, g, hit)
-    return pairs.loc[ok, ["det_index", "gt_index", "score"]].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- linker
@@ -181,7 +120,11 @@ class ScanRatings:
 
 
 def rate_scans(
-    gt: pd.DataFrame, det: pd.DataFrame, clips: pd.DataFrame, n_frames: int, hit: str = "center"
+    gt: pd.DataFrame,
+    det: pd.DataFrame,
+    clips: pd.DataFrame,
+    n_frames: int,
+    hit: str | HitRule = "center",
 ) -> ScanRatings:
     """Lesion ratings, FP tracks and frame-level units of one model's detections.
 
@@ -198,21 +141,15 @@ def rate_scans(
     hit : str
         ``'center'`` or ``'iou:T'``.
     """
-    gt = gt.reset_index(drop=True).assign(gt_index=lambda d: np.arange(len(d)))
+    gt = gt.reset_index(drop=True)
     det = det.reset_index(drop=True).assign(det_index=lambda d: np.arange(len(d)))
-    pairs = match_pairs(gt, det, hit)
+    m = match(gt, det, hit)
     # Frame-level: each box rated by the best detection hitting it.
-    box_rating = np.full(len(gt), -np.inf)
-    if len(pairs):
-        best = pairs.groupby("gt_index")["score"].max()
-        box_rating[best.index.to_numpy(int)] = best.to_numpy(float)
-    frame_boxes = gt[["clip_id", "frame", "lesion_id"]].assign(rating=box_rating)
+    frame_boxes = gt[["clip_id", "frame", "lesion_id"]].assign(rating=m.box_rating)
     lesions = frame_boxes.groupby(["clip_id", "lesion_id"], sort=True)["rating"].max().reset_index()
     pid = clips.set_index("clip_id")["patient_id"]
     lesions["patient_id"] = lesions["clip_id"].map(pid).to_numpy()
-    is_tp = np.zeros(len(det), dtype=bool)
-    is_tp[pairs["det_index"].to_numpy(int)] = True
-    fps = det.loc[~is_tp]
+    fps = det.loc[~m.det_hit]
     rows = []
     for clip_id, g in fps.groupby("clip_id", sort=True):
         g = g.sort_values("det_index")
@@ -255,13 +192,41 @@ class Froc:
     fp_rate: np.ndarray
     sensitivity: np.ndarray
 
-    def to_dict(self) -> dict:
+    def to_dict(self, rate_key: str = "fp_per_scan") -> dict:
+        """The curve as JSON lists (``threshold`` null for the starting point at infinity)."""
         thr = [None if not np.isfinite(t) else float(t) for t in self.threshold]
         return {
             "threshold": thr,
-            "fp_per_scan": self.fp_rate.tolist(),
+            rate_key: self.fp_rate.tolist(),
             "sensitivity": self.sensitivity.tolist(),
         }
+
+    def corners(self) -> Froc:
+        """The same step curve with only its corners: for each sensitivity level the point
+        of lowest FP rate, and the last point. Lossless for the curve's shape (sensitivity
+        at any FP rate is unchanged); used to store long frame-level curves compactly.
+
+        Examples
+        --------
+        >>> c = froc_curve(np.array([0.9, 0.5]), np.array([0.8, 0.7, 0.6]), 2, 1)
+        >>> c.fp_rate.tolist(), c.sensitivity.tolist()
+        ([0.0, 0.0, 1.0, 2.0, 3.0, 3.0], [0.0, 0.5, 0.5, 0.5, 0.5, 1.0])
+        >>> k = c.corners()
+        >>> k.fp_rate.tolist(), k.sensitivity.tolist()
+        ([0.0, 0.0, 3.0], [0.0, 0.5, 1.0])
+        """
+        n = len(self.fp_rate)
+        if n <= 2:
+            return self
+        # last point of each run of equal FP rate (its highest sensitivity) ...
+        last_of_rate = np.r_[self.fp_rate[1:] != self.fp_rate[:-1], True]
+        idx = np.flatnonzero(last_of_rate)
+        # ... then the first of each run of equal sensitivity, and the final point
+        sens = self.sensitivity[idx]
+        first_of_level = np.r_[True, sens[1:] != sens[:-1]]
+        first_of_level[-1] = True
+        keep = np.union1d([0], idx[first_of_level])
+        return Froc(self.threshold[keep], self.fp_rate[keep], self.sensitivity[keep])
 
 
 def froc_curve(ratings: np.ndarray, fp_scores: np.ndarray, n_units: int, n_norm: int) -> Froc:

@@ -1,4 +1,13 @@
-"""``usbkit evaluate``: the study's table, curves and paired statistics -> ``results.json``."""
+"""The study's evaluation: table, curves and paired statistics -> ``results.json``.
+
+``evaluate_study`` reads a study and detection files, computes every quantity of
+docs/metrics.md for each model on the same clips, and writes ``results.json``, ``table.csv``
+and ``table.md``. The results also carry what later layers show, so that they never compute
+a metric themselves: each model's frame-level FROC and bootstrap bands for the scan-level
+curve, and the evaluated units (clips, lesions with each model's rating, FP tracks). The
+functions at the end of this module read those back (operating thresholds, per-lesion and
+per-clip outcomes) for the gallery and the scrubber.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +28,10 @@ from usbkit.evaluation.froc import (
     interpolated_sensitivity,
     jafroc_fom,
     operating_point,
-    parse_hit,
     rate_scans,
     scan_froc,
 )
+from usbkit.evaluation.matching import parse_hit
 from usbkit.evaluation.stats import (
     bootstrap_p,
     mcnemar_exact,
@@ -31,7 +40,7 @@ from usbkit.evaluation.stats import (
     percentile_ci,
 )
 from usbkit.io.detections import load_detections
-from usbkit.io.study import Study, load_study
+from usbkit.io.study import Study, load_study, spreadsheet_row
 from usbkit.safeio import ensure_writable_dir, write_text
 
 #: The published values of Yuan & Jia (2022), drawn beside our results for reference.
@@ -44,7 +53,25 @@ PUBLISHED = {
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation settings (DESIGN.md section 4)."""
+    """Evaluation settings (docs/metrics.md); the CLI, notebooks and report read these defaults.
+
+    Attributes
+    ----------
+    hit : str
+        Hit rule: ``center`` or ``iou:T``.
+    fp_rates : tuple of float
+        FP/scan rates at which sensitivity is reported (the study's 0.1, 0.2, 0.5).
+    n_boot : int
+        Paired patient-bootstrap replicates.
+    seed : int
+        Bootstrap seed.
+    split : str, optional
+        Evaluate only the clips of this split (None: every clip of the manifest).
+    band_points : int
+        FP/scan grid points of the bootstrap band drawn around each FROC curve.
+    view_fp_rate : float
+        The FP/scan rate whose operating thresholds the gallery and the scrubber show.
+    """
 
     hit: str = "center"
     fp_rates: tuple[float, ...] = (0.1, 0.2, 0.5)
@@ -52,6 +79,7 @@ class EvalConfig:
     seed: int = 0
     split: str | None = None
     band_points: int = 41
+    view_fp_rate: float = 0.5
 
 
 def _clean(v):
@@ -89,28 +117,48 @@ def evaluate_models(
     frames_per_clip: dict[str, int],
     config: EvalConfig = EvalConfig(),
     progress: bool = True,
-) -> tuple[dict, dict]:
-    """Compute every quantity of DESIGN.md section 4 for models on the same clips.
+) -> dict:
+    """Compute every quantity of docs/metrics.md for models read on the same clips.
 
     Parameters
     ----------
     gt : DataFrame
         Annotations (any clips; only those in ``clips`` are used).
     detections : dict of str to DataFrame
-        Each model's detections.
+        Each model's detections (any clips; only those in ``clips`` are used).
     clips : DataFrame
         ``clip_id, patient_id`` of the evaluated clips.
     frames_per_clip : dict
         Frame count of each evaluated clip.
     config : EvalConfig
         Hit rule, FP rates, bootstrap size and seed.
+    progress : bool
+        Show a progress bar for the bootstrap.
 
     Returns
     -------
-    results : dict
-        The ``results.json`` content.
-    extras : dict
-        Ratings and bootstrap samples for figures (``ratings``, ``boot``, ``grid``).
+    dict
+        The ``results.json`` content (docs/metrics.md#resultsjson), JSON-ready.
+
+    Examples
+    --------
+    One clip, one lesion seen on frames 0 and 1; the model hits it on frame 1 and makes one
+    false mark on frame 0:
+
+    >>> gt = pd.DataFrame({"clip_id": ["A", "A"], "frame": [0, 1], "lesion_id": ["1", "1"],
+    ...                    "x0": [10.0, 10.0], "y0": [10.0, 10.0], "x1": [30.0, 30.0],
+    ...                    "y1": [30.0, 30.0]})
+    >>> det = pd.DataFrame({"clip_id": ["A", "A"], "frame": [1, 0], "score": [0.8, 0.6],
+    ...                     "x0": [12.0, 50.0], "y0": [12.0, 50.0], "x1": [28.0, 60.0],
+    ...                     "y1": [28.0, 60.0]})
+    >>> clips = pd.DataFrame({"clip_id": ["A"], "patient_id": ["P1"]})
+    >>> r = evaluate_models(gt, {"m": det}, clips, {"A": 2},
+    ...                     EvalConfig(fp_rates=(0.5, 1.0), n_boot=10), progress=False)
+    >>> r["models"]["m"]["sensitivity"], r["models"]["m"]["threshold"]
+    ([1.0, 1.0], [0.8, 0.6])
+
+    At 0.5 FP/scan the false mark (one per scan) is not allowed, so the threshold stays at
+    the lesion's rating; at 1 FP/scan it is, and the threshold is the lowest qualifying one.
     """
     parse_hit(config.hit)
     ids = set(clips["clip_id"])
@@ -122,8 +170,7 @@ def evaluate_models(
     }
     xs = list(config.fp_rates)
     curves = {n: scan_froc(r) for n, r in ratings.items()}
-    max_fp = max([1.0, *xs])
-    grid = np.linspace(0, max_fp, config.band_points)
+    grid = np.linspace(0, max([1.0, *xs]), config.band_points)
     boot = paired_bootstrap(ratings, xs, config.n_boot, config.seed, grid=grid, progress=progress)
     models = {}
     detected = {}
@@ -131,8 +178,8 @@ def evaluate_models(
         c = curves[name]
         ops = [operating_point(c, x) for x in xs]
         fc = frame_froc(r)
-        rating = r.lesions["rating"].to_numpy(float)
-        detected[name] = [rating >= op[1] for op in ops]
+        detected[name] = [lesions_found(r.lesions["rating"], op[1]) for op in ops]
+        band = [percentile_ci(boot["grid"][name][:, k]) for k in range(len(grid))]
         models[name] = {
             "sensitivity": [o[0] for o in ops],
             "sensitivity_interp": [interpolated_sensitivity(c, x) for x in xs],
@@ -143,6 +190,12 @@ def evaluate_models(
             "frame_sensitivity": [operating_point(fc, x)[0] for x in xs],
             "ap50": average_precision(gt, detections[name]),
             "froc": c.to_dict(),
+            "froc_band": {
+                "fp_per_scan": grid.tolist(),
+                "lo": [b[0] for b in band],
+                "hi": [b[1] for b in band],
+            },
+            "frame_froc": fc.corners().to_dict("fp_per_frame"),
         }
     comparisons, fom_comparisons = [], []
     for a, b in itertools.combinations(list(ratings), 2):
@@ -174,7 +227,7 @@ def evaluate_models(
     any_r = next(iter(ratings.values()))
     results = {
         "level": "scan",
-        "hit": config.hit,
+        "hit": str(parse_hit(config.hit)),
         "fp_rates": xs,
         "n_clips": int(len(clips)),
         "n_patients": int(clips["patient_id"].nunique()),
@@ -185,9 +238,48 @@ def evaluate_models(
         "n_bootstrap": config.n_boot,
         "seed": config.seed,
         "split": config.split,
+        "view_fp_rate": config.view_fp_rate if config.view_fp_rate in xs else max(xs),
+        "units": _units(gt, clips, frames_per_clip, ratings),
     }
-    extras = {"ratings": ratings, "boot": boot, "grid": grid}
-    return _clean(results), extras
+    return _clean(results)
+
+
+def _units(gt: pd.DataFrame, clips: pd.DataFrame, frames: dict, ratings: dict) -> dict:
+    """The evaluated clips, lesions (with each model's rating) and FP tracks, column-wise."""
+    any_r = next(iter(ratings.values()))
+    lesions = any_r.lesions[["clip_id", "lesion_id", "patient_id"]]
+    span = gt.groupby(["clip_id", "lesion_id"])["frame"].agg(["min", "size"])
+    key = pd.MultiIndex.from_frame(lesions[["clip_id", "lesion_id"]])
+    return {
+        "clips": {
+            "clip_id": clips["clip_id"].tolist(),
+            "patient_id": clips["patient_id"].tolist(),
+            "n_frames": [int(frames[c]) for c in clips["clip_id"]],
+        },
+        "lesions": {
+            "clip_id": lesions["clip_id"].tolist(),
+            "lesion_id": lesions["lesion_id"].tolist(),
+            "patient_id": lesions["patient_id"].tolist(),
+            "first_frame": span["min"].reindex(key).astype(int).tolist(),
+            "frames_in_view": span["size"].reindex(key).astype(int).tolist(),
+        },
+        "ratings": {n: r.lesions["rating"].astype(float).tolist() for n, r in ratings.items()},
+        "fp_tracks": {
+            n: {"clip_id": r.tracks["clip_id"].tolist(), "score": r.tracks["score"].tolist()}
+            for n, r in ratings.items()
+        },
+    }
+
+
+def lesions_found(ratings, threshold: float | None) -> np.ndarray:
+    """Which lesions a model detects at a score threshold: rating >= threshold.
+
+    The one rule behind McNemar's table, the clip picker and the gallery; a threshold of
+    ``None`` or infinity (no mark qualifies at that FP rate) finds nothing.
+    """
+    r = np.asarray([-np.inf if v is None else v for v in ratings], dtype=float)
+    t = np.inf if threshold is None else float(threshold)
+    return r >= t if np.isfinite(t) else np.zeros(len(r), dtype=bool)
 
 
 def results_table(results: dict) -> pd.DataFrame:
@@ -243,14 +335,28 @@ def evaluate_study(
     out: str | Path,
     config: EvalConfig = EvalConfig(),
     progress: bool = True,
-    figures: bool = False,
-    return_extras: bool = False,
-):
-    """Evaluate detection files against a study and write results.json, table.csv, table.md.
+) -> dict:
+    """Evaluate detection files against a study; write results.json, table.csv, table.md.
 
     Nothing is written until every number is computed; each file is replaced atomically.
-    With ``return_extras`` the ratings and bootstrap samples (for curve bands) are returned
-    too, as ``(results, extras)``.
+
+    Parameters
+    ----------
+    study_root : str or Path
+        The study folder.
+    detections : dict of str to path
+        Each model's detections file (docs/study-format.md#detections).
+    out : str or Path
+        Output folder.
+    config : EvalConfig
+        Hit rule, FP rates, bootstrap size, seed and split.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    dict
+        The results (also written to ``out/results.json``).
     """
     study = load_study(study_root)
     known = set(study.manifest["clip_id"])
@@ -267,43 +373,86 @@ def evaluate_study(
                 f"detection on frame {det['frame'].iloc[i]} of clip '{det['clip_id'].iloc[i]}', "
                 f"which has only {frames[det['clip_id'].iloc[i]]} frames",
                 file=detections[name],
-                row=i + 2,
+                row=spreadsheet_row(i),
             )
-    results, extras = evaluate_models(study.annotations, dets, clips, frames, config, progress)
+    results = evaluate_models(study.annotations, dets, clips, frames, config, progress)
     out = ensure_writable_dir(out)
     write_text(out / "results.json", json.dumps(results, indent=1))
     write_text(out / "table.csv", results_table(results).to_csv(index=False))
     write_text(out / "table.md", table_markdown(results))
-    if figures:
-        from usbkit.report.figures import study_figures
-
-        study_figures(results, extras, out, study=study, detections=dets)
-    return (results, extras) if return_extras else results
+    return results
 
 
-def cli_evaluate(args) -> int:
-    dets = {}
-    for spec in args.detections:
-        if "=" not in spec:
-            raise UsbkitError(f"--detections '{spec}' must be NAME=CSV, e.g. sequence=det_seq.csv")
-        name, path = spec.split("=", 1)
-        if name in dets:
-            raise UsbkitError(f"the model name '{name}' is given twice in --detections")
-        dets[name] = Path(path)
+def load_results(path: str | Path) -> dict:
+    """Read a ``results.json`` written by :func:`evaluate_study`."""
+    path = Path(path)
     try:
-        rates = tuple(float(v) for v in args.fp_rates.split(","))
-    except ValueError:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         raise UsbkitError(
-            f"--fp-rates '{args.fp_rates}' must be numbers such as 0.1,0.2,0.5"
+            "the results file is missing",
+            file=path,
+            fix="Run `usbkit evaluate` (or the compare notebook) first",
         ) from None
-    if args.bootstrap < 1:
-        raise UsbkitError("--bootstrap must be at least 1")
-    cfg = EvalConfig(
-        hit=args.hit, fp_rates=rates, n_boot=args.bootstrap, seed=args.seed, split=args.split
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsbkitError(f"this results file cannot be read ({exc})", file=path) from None
+
+
+# ------------------------------------------------------------ reading results back
+def _rate_index(results: dict, fp_rate: float | None) -> int:
+    x = results.get("view_fp_rate", max(results["fp_rates"])) if fp_rate is None else fp_rate
+    for k, v in enumerate(results["fp_rates"]):
+        if abs(v - x) < 1e-12:
+            return k
+    raise UsbkitError(
+        f"the results hold no operating point at {x:g} FP/scan (they have "
+        f"{', '.join(f'{v:g}' for v in results['fp_rates'])})",
+        fix="Choose one of those rates, or evaluate again with it in --fp-rates",
     )
-    results = evaluate_study(
-        args.study, dets, args.out, cfg, progress=not args.quiet, figures=args.figures
-    )
-    print(table_markdown(results))
-    print(f"wrote {Path(args.out) / 'results.json'}")
-    return 0
+
+
+def operating_thresholds(results: dict, fp_rate: float | None = None) -> dict[str, float]:
+    """Each model's score threshold at its operating point for ``fp_rate`` FP/scan.
+
+    ``fp_rate`` defaults to the results' ``view_fp_rate``; a model with no qualifying mark
+    gets ``inf`` (nothing shown).
+    """
+    k = _rate_index(results, fp_rate)
+    return {
+        name: (math.inf if m["threshold"][k] is None else float(m["threshold"][k]))
+        for name, m in results["models"].items()
+    }
+
+
+def lesion_outcomes(results: dict, fp_rate: float | None = None) -> pd.DataFrame:
+    """One row per evaluated lesion: ids, first frame, and ``found`` by each model at its
+    operating threshold for ``fp_rate`` (column ``NAME: found``)."""
+    units = results["units"]
+    out = pd.DataFrame(units["lesions"])
+    for name, thr in operating_thresholds(results, fp_rate).items():
+        out[f"{name}: found"] = lesions_found(units["ratings"][name], thr)
+    return out
+
+
+def clip_outcomes(results: dict, fp_rate: float | None = None) -> pd.DataFrame:
+    """Per evaluated clip: lesions found and missed by each model, its FP marks (FP tracks at
+    or above its threshold), and for each pair of models the lesions only one of them found
+    (``B found, A missed``), at the operating point for ``fp_rate``."""
+    names = list(results["models"])
+    clips = pd.DataFrame(results["units"]["clips"])[["clip_id", "patient_id"]]
+    les = lesion_outcomes(results, fp_rate)
+    out = clips.set_index("clip_id")
+    thresholds = operating_thresholds(results, fp_rate)
+    for name in names:
+        found = les.groupby("clip_id")[f"{name}: found"]
+        out[f"{name}: found"] = found.sum()
+        out[f"{name}: missed"] = found.size() - found.sum()
+        tracks = pd.DataFrame(results["units"]["fp_tracks"][name])
+        marks = tracks.loc[tracks["score"].astype(float) >= thresholds[name], "clip_id"]
+        out[f"{name}: FP marks"] = marks.value_counts()
+    for a, b in itertools.permutations(names, 2):
+        only = les[f"{b}: found"] & ~les[f"{a}: found"]
+        out[f"{b} found, {a} missed"] = only.groupby(les["clip_id"]).sum()
+    cols = [c for c in out.columns if c != "patient_id"]
+    out[cols] = out[cols].fillna(0).astype(int)
+    return out.reset_index()

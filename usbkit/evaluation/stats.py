@@ -139,7 +139,7 @@ def patient_weights(n_patients: int, n_boot: int, seed: int) -> np.ndarray:
 def paired_bootstrap(
     models: dict[str, ScanRatings],
     fp_rates: list[float],
-    n_boot: int = 2000,
+    n_boot: int,
     seed: int = 0,
     grid: np.ndarray | None = None,
     progress: bool = True,

@@ -6,7 +6,10 @@
 3. a gallery of true positives, false positives and misses of each model;
 4. the frame-level FROC.
 
-One colour per model everywhere (Okabe-Ito, colour-blind safe).
+One colour per model everywhere (:mod:`usbkit.style`, Okabe-Ito, colour-blind safe). Every
+number drawn comes from the results of :mod:`usbkit.evaluation.results` (``results.json``);
+the gallery labels marks with the run's own hit rule through
+:mod:`usbkit.evaluation.matching`, so a figure never disagrees with the table.
 """
 
 from __future__ import annotations
@@ -20,18 +23,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from usbkit.evaluation.results import PUBLISHED, format_p
+from usbkit.evaluation.matching import match
+from usbkit.evaluation.results import PUBLISHED, format_p, operating_thresholds
+from usbkit.style import GT_COLOR, model_colors, rgba
 
-OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 FONT = dict(family="Arial, Helvetica, sans-serif", size=15, color="#222")
-
-
-def model_colors(names) -> dict[str, str]:
-    """A fixed colour per model name, in order of appearance."""
-    return {n: OKABE_ITO[i % len(OKABE_ITO)] for i, n in enumerate(names)}
-
-
-GT_COLOR = "#00C853"
 
 
 def add_box(
@@ -51,7 +47,8 @@ def add_box(
     )
 
 
-def _style(fig: go.Figure, title: str) -> go.Figure:
+def style_figure(fig: go.Figure, title: str) -> go.Figure:
+    """The house style of usbkit figures: title, font, white template, size."""
     fig.update_layout(
         title=dict(text=title, x=0.01),
         font=FONT,
@@ -64,23 +61,16 @@ def _style(fig: go.Figure, title: str) -> go.Figure:
     return fig
 
 
-def _rgba(hex_color: str, alpha: float) -> str:
-    h = hex_color.lstrip("#")
-    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
+def froc_figure(results: dict, level: str = "scan") -> go.Figure:
+    """FROC curves (step curves through the evaluated points) with FP-rate markers.
 
-
-def _step(fp: list, sens: list) -> tuple[np.ndarray, np.ndarray]:
-    s = pd.Series(sens).groupby(np.asarray(fp, float)).max()
-    return s.index.to_numpy(float), np.maximum.accumulate(s.to_numpy(float))
-
-
-def froc_figure(
-    results: dict,
-    boot_grid: dict | None = None,
-    grid: np.ndarray | None = None,
-    level: str = "scan",
-) -> go.Figure:
-    """FROC curves (operating-point step curves) with bootstrap 95% bands and FP-rate markers."""
+    Parameters
+    ----------
+    results : dict
+        The evaluation's results (``results.json``).
+    level : {'scan', 'frame'}
+        The scan-level curve (with its 95% patient-bootstrap band) or the frame-level one.
+    """
     names = list(results["models"])
     colors = model_colors(names)
     xs = results["fp_rates"]
@@ -90,27 +80,25 @@ def froc_figure(
         m = results["models"][name]
         c = colors[name]
         if level == "scan":
-            fp, sens = _step(m["froc"]["fp_per_scan"], m["froc"]["sensitivity"])
+            fp, sens = m["froc"]["fp_per_scan"], m["froc"]["sensitivity"]
             marks = m["sensitivity"]
+            band = m.get("froc_band")
         else:
-            fp, sens = (
-                np.asarray(m["frame_froc"]["fp_per_frame"]),
-                np.asarray(m["frame_froc"]["sensitivity"]),
-            )
-            fp, sens = _step(fp, sens)
+            fp, sens = m["frame_froc"]["fp_per_frame"], m["frame_froc"]["sensitivity"]
             marks = m["frame_sensitivity"]
-        fp = np.append(fp, xmax)
-        sens = np.append(sens, sens[-1])
-        if boot_grid is not None and grid is not None and level == "scan":
-            b = boot_grid[name]
-            lo = np.nanpercentile(b, 2.5, axis=0)
-            hi = np.nanpercentile(b, 97.5, axis=0)
+            band = None
+        fp = np.append(np.asarray(fp, float), xmax)
+        sens = np.append(np.asarray(sens, float), sens[-1])
+        if band is not None:
+            grid = np.asarray(band["fp_per_scan"], float)
+            lo = np.asarray([np.nan if v is None else v for v in band["lo"]], float)
+            hi = np.asarray([np.nan if v is None else v for v in band["hi"]], float)
             fig.add_trace(
                 go.Scatter(
                     x=np.concatenate([grid, grid[::-1]]),
                     y=np.concatenate([hi, lo[::-1]]),
                     fill="toself",
-                    fillcolor=_rgba(c, 0.15),
+                    fillcolor=rgba(c, 0.15),
                     line=dict(width=0),
                     hoverinfo="skip",
                     showlegend=False,
@@ -143,7 +131,7 @@ def froc_figure(
     title = (
         "Scan-level FROC (bands: 95% patient bootstrap)" if level == "scan" else "Frame-level FROC"
     )
-    return _style(fig, title)
+    return style_figure(fig, title)
 
 
 def sensitivity_bars(results: dict) -> go.Figure:
@@ -206,23 +194,58 @@ def sensitivity_bars(results: dict) -> go.Figure:
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="lesion sensitivity (95% CI)", tickformat=".0%", range=[0, 1.15])
     fig.update_xaxes(title="operating point (false positives per scan)")
-    return _style(fig, "Sensitivity at fixed false-positive rates")
+    return style_figure(fig, "Sensitivity at fixed false-positive rates")
+
+
+def gallery_examples(
+    study, detections: dict, results: dict, fp_rate: float | None = None
+) -> dict[str, dict[str, pd.DataFrame]]:
+    """True positives, false positives and misses of each model at its operating point.
+
+    Marks are judged by the run's hit rule (``results["hit"]``) on the clips the run
+    evaluated, at each model's threshold for ``fp_rate`` (default: the results'
+    ``view_fp_rate``), exactly as the evaluation counted them.
+
+    Returns
+    -------
+    dict
+        ``{model: {"true positive": rows, "false positive": rows, "miss": rows}}``: the
+        detections (best score first) and the missed ground-truth boxes (largest first).
+    """
+    ids = set(results["units"]["clips"]["clip_id"])
+    ann = study.annotations.loc[study.annotations["clip_id"].isin(ids)].reset_index(drop=True)
+    thresholds = operating_thresholds(results, fp_rate)
+    out = {}
+    for name, det in detections.items():
+        d = det.loc[det["clip_id"].isin(ids)].reset_index(drop=True)
+        m = match(ann, d, results["hit"])
+        shown = (d["score"] >= thresholds[name]).to_numpy()
+        misses = ann.loc[~(m.box_rating >= thresholds[name])]
+        out[name] = {
+            "true positive": d.loc[shown & m.det_hit].sort_values("score", ascending=False),
+            "false positive": d.loc[shown & ~m.det_hit].sort_values("score", ascending=False),
+            "miss": misses.assign(
+                area=(misses.x1 - misses.x0) * (misses.y1 - misses.y0)
+            ).sort_values("area", ascending=False),
+        }
+    return out
 
 
 def gallery_figure(
-    study, detections: dict, results: dict, fp_rate: float = 0.5, per_kind: int = 1
+    study, detections: dict, results: dict, fp_rate: float | None = None
 ) -> go.Figure:
-    """Frames with a true positive, a false positive and a miss of each model at ``fp_rate``.
+    """Frames with a true positive, a false positive and a miss of each model.
 
     Ground truth in green (dashed), the model's marks at or above its operating threshold in
-    the model's colour.
+    the model's colour (see :func:`gallery_examples`).
     """
-    from usbkit.evaluation.froc import hits
     from usbkit.io.clip import ReaderSettings, open_clip
 
+    examples = gallery_examples(study, detections, results, fp_rate)
+    thresholds = operating_thresholds(results, fp_rate)
+    rate = results["view_fp_rate"] if fp_rate is None else fp_rate
     names = list(detections)
     colors = model_colors(names)
-    k = results["fp_rates"].index(fp_rate) if fp_rate in results["fp_rates"] else -1
     kinds = ["true positive", "false positive", "miss"]
     fig = make_subplots(
         rows=len(names),
@@ -232,7 +255,6 @@ def gallery_figure(
         vertical_spacing=0.08,
     )
     ann = study.annotations
-    ids = set(study.clips(results.get("split"))["clip_id"])
     cache = {}
 
     def frame_of(cid, f):
@@ -243,32 +265,9 @@ def gallery_figure(
         return np.asarray(clip[f]), clip.crop_box[0], clip.crop_box[1]
 
     for row, name in enumerate(names, start=1):
-        thr = results["models"][name]["threshold"][k]
-        thr = np.inf if thr is None else thr
         d = detections[name]
-        d = d.loc[d["clip_id"].isin(ids) & (d["score"] >= thr)]
-        merged = d.reset_index().merge(
-            ann, on=["clip_id", "frame"], how="left", suffixes=("", "_g")
-        )
-        hit = np.zeros(len(merged), bool)
-        ok = merged["x0_g"].notna().to_numpy()
-        if ok.any():
-            hit[ok] = hits(
-                merged.loc[ok, ["x0", "y0", "x1", "y1"]].to_numpy(float),
-                merged.loc[ok, ["x0_g", "y0_g", "x1_g", "y1_g"]].to_numpy(float),
-            )
-        tp_idx = set(merged.loc[hit, "index"])
-        tps = d.loc[d.index.isin(tp_idx)].sort_values("score", ascending=False)
-        fps = d.loc[~d.index.isin(tp_idx)].sort_values("score", ascending=False)
-        hit_boxes = merged.loc[hit, ["clip_id", "frame", "lesion_id"]].drop_duplicates()
-        g = ann.loc[ann["clip_id"].isin(ids)].merge(
-            hit_boxes, how="left", indicator=True, on=["clip_id", "frame", "lesion_id"]
-        )
-        misses = g.loc[g["_merge"] == "left_only"]
-        misses = misses.assign(area=(misses.x1 - misses.x0) * (misses.y1 - misses.y0)).sort_values(
-            "area", ascending=False
-        )
-        for col, pick in enumerate([tps, fps, misses], start=1):
+        for col, kind in enumerate(kinds, start=1):
+            pick = examples[name][kind]
             if pick.empty:
                 fig.add_annotation(
                     text="none",
@@ -292,7 +291,8 @@ def gallery_figure(
             )
             for b in ann.loc[(ann.clip_id == cid) & (ann.frame == f)].itertuples():
                 add_box(fig, b, row, col, GT_COLOR, offset=(ox, oy), dash="dash")
-            for b in d.loc[(d.clip_id == cid) & (d.frame == f)].itertuples():
+            on_frame = d.loc[(d.clip_id == cid) & (d.frame == f) & (d.score >= thresholds[name])]
+            for b in on_frame.itertuples():
                 add_box(fig, b, row, col, colors[name], offset=(ox, oy))
             fig.update_xaxes(showticklabels=False, row=row, col=col)
             fig.update_yaxes(
@@ -302,7 +302,9 @@ def gallery_figure(
                 row=row,
                 col=col,
             )
-    fig = _style(fig, f"Examples at {fp_rate:g} FP/scan (green dashed: ground truth)")
+    fig = style_figure(
+        fig, f"Examples at {rate:g} FP/scan, hit rule {results['hit']} (green dashed: ground truth)"
+    )
     fig.update_layout(width=900, height=300 * len(names) + 80)
     return fig
 
@@ -339,33 +341,46 @@ def save_figure(fig: go.Figure, stem: str | Path, static: bool = True) -> list[P
 
 def study_figures(
     results: dict,
-    extras: dict,
     out: str | Path,
     study=None,
     detections: dict | None = None,
     static: bool = True,
 ) -> list[Path]:
-    """Draw and save all four figures into ``out``; returns the files written."""
-    out = Path(out)
-    ratings = extras["ratings"]
-    from usbkit.evaluation.froc import frame_froc
+    """Draw and save all four figures into ``out``; returns the files written.
 
-    for name, r in ratings.items():
-        fc = frame_froc(r)
-        results["models"][name]["frame_froc"] = {
-            "fp_per_frame": fc.fp_rate.tolist(),
-            "sensitivity": fc.sensitivity.tolist(),
-        }
+    Parameters
+    ----------
+    results : dict
+        The evaluation's results (``results.json``).
+    out : str or Path
+        Folder for ``fig1_froc``, ``fig2_sensitivity``, ``fig3_gallery`` (needs ``study`` and
+        ``detections``) and ``fig4_frame_froc``, each as HTML and, with Chromium, PNG and SVG.
+    study : Study, optional
+        The evaluated study (for the gallery's frames).
+    detections : dict of str to DataFrame, optional
+        Each model's detections (for the gallery).
+    static : bool
+        Also write PNG and SVG.
+    """
+    out = Path(out)
     files = []
-    files += save_figure(
-        froc_figure(results, extras["boot"]["grid"], extras["grid"]), out / "fig1_froc", static
-    )
+    files += save_figure(froc_figure(results), out / "fig1_froc", static)
     files += save_figure(sensitivity_bars(results), out / "fig2_sensitivity", static)
     if study is not None and detections is not None:
         files += save_figure(
             gallery_figure(study, detections, results), out / "fig3_gallery", static
         )
     files += save_figure(froc_figure(results, level="frame"), out / "fig4_frame_froc", static)
-    for m in results["models"].values():
-        m.pop("frame_froc", None)
     return files
+
+
+def summary_table(results: dict) -> pd.DataFrame:
+    """Whole-curve summary per model: JAFROC figure of merit and frame-level AP50.
+
+    Rounded to three decimals, as a paper prints them; the full values are in the results.
+    """
+    rows = {
+        name: {"JAFROC FOM": m["jafroc_fom"], "AP50 (frame level)": m["ap50"]}
+        for name, m in results["models"].items()
+    }
+    return pd.DataFrame(rows).T.astype(float).round(3)

@@ -3,6 +3,9 @@
 Frames are decoded once (cropped to the B-mode image, so burned-in patient text is not shown)
 and pre-encoded as JPEG; a frame with overlays is drawn with numpy and encoded on demand, and
 kept in a small cache, so changing frames costs a few milliseconds in the kernel.
+
+Marks are labelled hit or false by :func:`usbkit.evaluation.matching.match` under the run's
+hit rule, the same call the evaluation counts with.
 """
 
 from __future__ import annotations
@@ -15,25 +18,31 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from usbkit.evaluation.froc import hits
-from usbkit.io.clip import ReaderSettings, open_clip
+from usbkit.evaluation.matching import HitRule, match
+from usbkit.io.clip import ReaderSettings, clamp_boxes, open_clip
+from usbkit.style import GT_COLOR, model_colors, rgb
 
-GT_COLOR = (0, 200, 83)
-MODEL_COLORS = [(0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167)]
-
-
-def _hex(c) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*c)
+BOX = ["x0", "y0", "x1", "y1"]
 
 
 @dataclass
 class Marks:
-    """Per-frame boxes of one source, in crop pixels."""
+    """Per-frame boxes of one source, in crop pixels.
+
+    Attributes
+    ----------
+    frame : ndarray of int
+    boxes : ndarray, shape (n, 4)
+    score : ndarray of float
+    hit : ndarray of bool
+        For detections: the mark hits a ground-truth box of its frame (run's hit rule).
+        For ground-truth boxes: always True.
+    """
 
     frame: np.ndarray
     boxes: np.ndarray
     score: np.ndarray
-    hit: np.ndarray  # detection hits a ground-truth box of its frame
+    hit: np.ndarray
 
 
 class ClipView:
@@ -49,6 +58,10 @@ class ClipView:
         Each model's detections (any clips; this clip's rows are used).
     thresholds : dict of str to float, optional
         Initial score threshold per model (default 0.5).
+    hit : str or HitRule
+        The run's hit rule (``results["hit"]``), by which marks are labelled hit or false.
+    jpeg_quality : int
+        JPEG quality of the rendered frames.
     """
 
     def __init__(
@@ -57,41 +70,38 @@ class ClipView:
         clip_id: str,
         detections: dict[str, pd.DataFrame],
         thresholds: dict[str, float] | None = None,
+        hit: str | HitRule = "center",
         jpeg_quality: int = 85,
     ):
-        self.study, self.clip_id = study, clip_id
+        self.study, self.clip_id, self.hit = study, clip_id, hit
         self.clip = open_clip(
             study.clip_path(clip_id), ReaderSettings(), fps=study.clip_fps(clip_id)
         )
         self.n = len(self.clip)
         self.fps = self.clip.fps
         self.quality = jpeg_quality
-        gt = study.boxes(clip_id)
+        gt = study.boxes(clip_id).reset_index(drop=True)
         self.gt = Marks(
             gt["frame"].to_numpy(int),
-            self.clip.to_crop(gt[["x0", "y0", "x1", "y1"]].to_numpy(float)),
+            self.clip.to_crop(gt[BOX].to_numpy(float)),
             np.ones(len(gt)),
             np.ones(len(gt), bool),
         )
         self.gt_lesion = gt["lesion_id"].to_numpy()
-        gt_by_frame = {
-            int(f): g[["x0", "y0", "x1", "y1"]].to_numpy(float) for f, g in gt.groupby("frame")
-        }
         self.models: dict[str, Marks] = {}
-        self.colors = {}
-        for k, (name, det) in enumerate(detections.items()):
-            d = det.loc[det["clip_id"] == clip_id]
-            boxes = d[["x0", "y0", "x1", "y1"]].to_numpy(float)
-            frames = d["frame"].to_numpy(int)
-            hit = np.zeros(len(d), bool)
-            for f, g in gt_by_frame.items():
-                sel = np.flatnonzero(frames == f)
-                if len(sel):
-                    hit[sel] = hits(boxes[sel][:, None, :], g[None, :, :]).any(axis=1)
+        #: per model: the best score of a detection hitting each ground-truth box
+        self.box_rating: dict[str, np.ndarray] = {}
+        self.colors = model_colors(list(detections))
+        for name, det in detections.items():
+            d = det.loc[det["clip_id"] == clip_id].reset_index(drop=True)
+            m = match(gt, d, hit)
             self.models[name] = Marks(
-                frames, self.clip.to_crop(boxes), d["score"].to_numpy(float), hit
+                d["frame"].to_numpy(int),
+                self.clip.to_crop(d[BOX].to_numpy(float)),
+                d["score"].to_numpy(float),
+                m.det_hit,
             )
-            self.colors[name] = MODEL_COLORS[k % len(MODEL_COLORS)]
+            self.box_rating[name] = m.box_rating
         self.thresholds = {n: 0.5 for n in self.models} | (thresholds or {})
         self._base: dict[int, np.ndarray] = {}
         self._jpeg: OrderedDict = OrderedDict()
@@ -109,20 +119,13 @@ class ClipView:
         return top
 
     def events(self, name: str, threshold: float | None = None) -> dict[str, np.ndarray]:
-        """Frames with a miss (a lesion box no mark above threshold hits) and with an FP."""
+        """Frames with a miss (a lesion box no mark at or above threshold hits) and with a
+        false positive (a mark at or above threshold that hits no box)."""
         thr = self.thresholds[name] if threshold is None else threshold
         m = self.models[name]
-        keep = m.score >= thr
-        fp_frames = np.unique(m.frame[keep & ~m.hit])
-        miss = []
-        for f in np.unique(self.gt.frame):
-            g = self.gt.boxes[self.gt.frame == f]
-            d = m.boxes[keep & (m.frame == f)]
-            for box in g:
-                if not len(d) or not hits(d, np.repeat(box[None], len(d), 0)).any():
-                    miss.append(f)
-                    break
-        return {"miss": np.asarray(miss, int), "fp": fp_frames.astype(int)}
+        fp_frames = np.unique(m.frame[(m.score >= thr) & ~m.hit])
+        missed = ~(self.box_rating[name] >= thr)
+        return {"miss": np.unique(self.gt.frame[missed]).astype(int), "fp": fp_frames.astype(int)}
 
     def next_event(self, name: str, kind: str, current: int) -> int | None:
         """The next frame after ``current`` with a ``miss`` or ``fp`` of a model (wrapping)."""
@@ -134,6 +137,7 @@ class ClipView:
 
     # --------------------------------------------------------------------------- drawing
     def base(self, i: int) -> np.ndarray:
+        """Frame ``i`` as an RGB array without overlays (decoded once, kept)."""
         if i not in self._base:
             g = np.asarray(self.clip[i])
             self._base[i] = np.repeat(g[:, :, None], 3, axis=2)
@@ -141,10 +145,11 @@ class ClipView:
 
     def visible_marks(self, i: int) -> list[tuple[np.ndarray, tuple, bool]]:
         """(box, colour, dashed) of everything drawn on frame ``i``."""
-        out = [(b, GT_COLOR, True) for b in self.gt.boxes[self.gt.frame == i]]
+        green = rgb(GT_COLOR)
+        out = [(b, green, True) for b in self.gt.boxes[self.gt.frame == i]]
         for name, m in self.models.items():
             sel = (m.frame == i) & (m.score >= self.thresholds[name])
-            out += [(b, self.colors[name], False) for b in m.boxes[sel]]
+            out += [(b, rgb(self.colors[name]), False) for b in m.boxes[sel]]
         return out
 
     def render(self, i: int) -> bytes:
@@ -159,9 +164,7 @@ class ClipView:
             img = img.copy()
             h, w = img.shape[:2]
             for box, color, dashed in marks:
-                x0, y0, x1, y1 = (int(round(v)) for v in box)
-                x0, x1 = max(0, min(x0, w - 1)), max(0, min(x1, w - 1))
-                y0, y1 = max(0, min(y0, h - 1)), max(0, min(y1, h - 1))
+                x0, y0, x1, y1 = clamp_boxes(box, w - 1, h - 1)[0].round().astype(int)
                 for t in range(2 if not dashed else 1):
                     xs = np.arange(x0, x1 + 1)
                     ys = np.arange(y0, y1 + 1)
@@ -185,42 +188,18 @@ class ClipView:
             self.render(i)
 
 
-def clip_outcomes(
-    study,
-    detections: dict[str, pd.DataFrame],
-    thresholds: dict[str, float],
-    split: str | None = None,
-) -> pd.DataFrame:
-    """Per clip and model: lesions found at the threshold, lesions missed, FP detections."""
-    from usbkit.evaluation.froc import rate_scans
-
-    clips = study.clips(split)[["clip_id", "patient_id"]]
-    ids = set(clips["clip_id"])
-    gt = study.annotations.loc[study.annotations["clip_id"].isin(ids)]
-    out = pd.DataFrame({"clip_id": sorted(ids)}).set_index("clip_id")
-    for name, det in detections.items():
-        d = det.loc[det["clip_id"].isin(ids)]
-        r = rate_scans(gt, d, clips, n_frames=1)
-        found = r.lesions.assign(found=r.lesions["rating"] >= thresholds[name])
-        out[f"{name}: found"] = found.groupby("clip_id")["found"].sum()
-        out[f"{name}: missed"] = (~found["found"]).groupby(found["clip_id"]).sum()
-        out[f"{name}: FP marks"] = (
-            (r.tracks["score"] >= thresholds[name]).groupby(r.tracks["clip_id"]).sum()
-        )
-    return out.fillna(0).astype(int).reset_index()
-
-
 def outcome_filters(names: list[str]) -> dict[str, callable]:
-    """Named clip filters for the clip picker, e.g. 'sequence found it, single frame did not'."""
+    """Named clip filters for the clip picker, judged per lesion.
+
+    Each filter takes a row of :func:`usbkit.evaluation.results.clip_outcomes`. For example
+    "sequence found a lesion single frame missed" keeps a clip only when one and the same
+    lesion was found by the sequence model and missed by the single-frame model.
+    """
     filters = {"all clips": lambda r: True}
     if len(names) >= 2:
         a, b = names[0], names[1]
-        filters[f"{b} found it, {a} did not"] = lambda r: (
-            r[f"{b}: found"] > 0 and r[f"{a}: missed"] > 0
-        )
-        filters[f"{a} found it, {b} did not"] = lambda r: (
-            r[f"{a}: found"] > 0 and r[f"{b}: missed"] > 0
-        )
+        filters[f"{b} found a lesion {a} missed"] = lambda r: r[f"{b} found, {a} missed"] > 0
+        filters[f"{a} found a lesion {b} missed"] = lambda r: r[f"{a} found, {b} missed"] > 0
     for n in names:
         filters[f"{n} missed a lesion"] = lambda r, n=n: r[f"{n}: missed"] > 0
         filters[f"{n} has false positives"] = lambda r, n=n: r[f"{n}: FP marks"] > 0

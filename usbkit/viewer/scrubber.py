@@ -16,11 +16,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from usbkit.viewer.clipview import ClipView, _hex, clip_outcomes, outcome_filters
+from usbkit.evaluation.results import clip_outcomes, operating_thresholds
+from usbkit.style import GT_COLOR, rgba
+from usbkit.viewer.clipview import ClipView, outcome_filters
 
 
 class Scrubber(W.VBox):
-    """Interactive viewer of a study's clips with several models' detections.
+    r"""Interactive viewer of a study's clips with several models' detections.
 
     Parameters
     ----------
@@ -28,27 +30,62 @@ class Scrubber(W.VBox):
         The study.
     detections : dict of str to DataFrame
         Each model's detections.
+    results : dict, optional
+        The evaluation's results of these detections (``results.json``). When given, the
+        threshold sliders start at each model's operating point, marks are labelled by the
+        run's hit rule, and the picker lists the evaluated clips with per-lesion outcome
+        filters (for example "sequence found a lesion single frame missed").
     clip_id : str, optional
         Clip shown first (default: the first of the picker's list).
     thresholds : dict of str to float, optional
-        Initial score thresholds (e.g. each model's operating threshold at 0.5 FP/scan).
+        Starting score thresholds (overriding those of ``results``; default 0.5).
+    fp_rate : float, optional
+        The FP/scan rate whose operating thresholds are used (default: the results'
+        ``view_fp_rate``).
     split : str, optional
-        Only clips of this split in the picker.
+        Without ``results``: only clips of this split in the picker.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, pandas as pd
+    >>> from usbkit.io.encode import write_video
+    >>> from usbkit.io.study import load_study
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = write_video(np.random.default_rng(0).integers(0, 255, (6, 48, 64), dtype=np.uint8),
+    ...                 root / "A.mp4", fps=10)
+    >>> _ = (root / "manifest.csv").write_text("clip_id,patient_id,path\nA,P1,A.mp4\n")
+    >>> _ = (root / "annotations.csv").write_text(
+    ...     "clip_id,frame,lesion_id,x0,y0,x1,y1\nA,2,1,10,10,30,30\n")
+    >>> det = pd.DataFrame({"clip_id": ["A"], "frame": [2], "score": [0.9], "x0": [12.0],
+    ...                     "y0": [12.0], "x1": [28.0], "y1": [28.0]})
+    >>> s = Scrubber(load_study(root), {"model": det})
+    >>> s.step(2); s.slider.value
+    2
     """
 
     def __init__(
         self,
         study,
         detections: dict[str, pd.DataFrame],
+        results: dict | None = None,
         clip_id: str | None = None,
         thresholds: dict[str, float] | None = None,
+        fp_rate: float | None = None,
         split: str | None = None,
     ):
         self.study, self.detections = study, detections
         self.names = list(detections)
-        self.init_thresholds = {n: 0.5 for n in self.names} | (thresholds or {})
-        self.outcomes = clip_outcomes(study, detections, self.init_thresholds, split)
-        self.filters = outcome_filters(self.names)
+        self.hit = results["hit"] if results else "center"
+        start = operating_thresholds(results, fp_rate) if results else {}
+        self.init_thresholds = (
+            {n: 0.5 for n in self.names} | {n: min(t, 1.0) for n, t in start.items()}
+        ) | (thresholds or {})
+        if results:
+            self.outcomes = clip_outcomes(results, fp_rate)
+            self.filters = outcome_filters(self.names)
+        else:
+            self.outcomes = study.clips(split)[["clip_id"]].reset_index(drop=True)
+            self.filters = outcome_filters([])
         self.filter_pick = W.Dropdown(
             options=list(self.filters), description="show", layout=W.Layout(width="340px")
         )
@@ -165,7 +202,11 @@ class Scrubber(W.VBox):
     def load(self, clip_id: str) -> None:
         """Show a clip: decode and pre-encode its frames, draw its timeline."""
         self.view = ClipView(
-            self.study, clip_id, self.detections, {n: s.value for n, s in self.thresholds.items()}
+            self.study,
+            clip_id,
+            self.detections,
+            {n: s.value for n, s in self.thresholds.items()},
+            hit=self.hit,
         )
         self.view.preencode()
         self.slider.max = self.play.max = max(self.view.n - 1, 0)
@@ -183,7 +224,7 @@ class Scrubber(W.VBox):
                 x=x,
                 y=(v.visibility() > 0).astype(float),
                 name="lesion visible",
-                marker_color="rgba(0,200,83,0.25)",
+                marker_color=rgba(GT_COLOR, 0.25),
                 hoverinfo="skip",
                 width=1.0,
             )
@@ -193,7 +234,7 @@ class Scrubber(W.VBox):
                     y=v.top_scores(n),
                     mode="lines",
                     name=f"{n} top score",
-                    line=dict(color=_hex(v.colors[n]), width=2),
+                    line=dict(color=v.colors[n], width=2),
                 )
             self.timeline.layout.shapes = [
                 dict(

@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image
 
 from usbkit.safeio import write_text
-from usbkit.viewer.clipview import ClipView, _hex
+from usbkit.style import GT_COLOR
+from usbkit.viewer.clipview import ClipView
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>usbkit scrubber: __TITLE__</title>
@@ -30,7 +31,7 @@ canvas{image-rendering:auto;border:1px solid #ccc}
 .legend span{display:inline-block;margin-right:12px}
 </style></head><body>
 <h2>__TITLE__</h2>
-<div class="legend"><span style="color:#00c853">&#9632; ground truth (dashed)</span>__LEGEND__</div>
+<div class="legend"><span style="color:__GT__">&#9632; ground truth (dashed)</span>__LEGEND__</div>
 <div id="wrap"><div>
 <canvas id="view" tabindex="0"></canvas>
 <div class="ctl"><input id="slider" type="range" min="0" value="0" style="width:100%"></div>
@@ -57,7 +58,7 @@ function draw() {
   const im = imgs[cur];
   if (!im.complete) { im.onload = draw; return; }
   ctx.drawImage(im, 0, 0, cv.width, cv.height);
-  (D.gt[cur] || []).forEach(b => box(b, '#00c853', true));
+  (D.gt[cur] || []).forEach(b => box(b, '__GT__', true));
   D.models.forEach(m => (m.marks[cur] || []).forEach(d => { if (d[4] >= thr[m.name]) box(d, m.color, false); }));
   label.textContent = 'frame ' + (cur + 1) + ' / ' + D.n + '  ' + (cur / D.fps).toFixed(2) + ' s';
   cv.dataset.frame = cur;
@@ -120,7 +121,7 @@ def static_scrubber_html(
     models = [
         {
             "name": n,
-            "color": _hex(view.colors[n]),
+            "color": view.colors[n],
             "threshold": float(max(view.thresholds[n], min_score)),
             "marks": per_frame(m.frame, m.boxes, m.score),
             "top": [round(float(v), 3) for v in view.top_scores(n)],
@@ -142,6 +143,7 @@ def static_scrubber_html(
     legend = "".join(f'<span style="color:{m["color"]}">&#9632; {m["name"]}</span>' for m in models)
     return (
         TEMPLATE.replace("__TITLE__", f"clip {view.clip_id}")
+        .replace("__GT__", GT_COLOR)
         .replace("__LEGEND__", legend)
         .replace("__DATA__", json.dumps(data, separators=(",", ":")))
     )
@@ -150,3 +152,40 @@ def static_scrubber_html(
 def write_static_scrubber(view: ClipView, path: str | Path, **kw) -> Path:
     """Write the static scrubber page of a clip to ``path`` (atomically)."""
     return write_text(path, static_scrubber_html(view, **kw))
+
+
+def write_pages(
+    study,
+    detections: dict,
+    thresholds: dict[str, float],
+    folder: str | Path,
+    clip_ids,
+    hit: str = "center",
+) -> list[Path]:
+    """Write one static scrubber page per clip into ``folder``; returns the paths.
+
+    Parameters
+    ----------
+    study : Study
+        The study.
+    detections : dict of str to DataFrame
+        Each model's detections.
+    thresholds : dict of str to float
+        Starting threshold per model (e.g. ``operating_thresholds(results)``).
+    folder : str or Path
+        Output folder.
+    clip_ids : iterable of str
+        The clips.
+    hit : str
+        The run's hit rule.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    shown = {n: min(t, 1.0) for n, t in thresholds.items()}
+    return [
+        write_static_scrubber(
+            ClipView(study, cid, detections, shown, hit=hit), folder / f"{cid}.html"
+        )
+        for cid in clip_ids
+        if cid
+    ]
