@@ -1,5 +1,5 @@
 """Decoding a clip to grayscale frames: usbkit's reader against the ffmpeg command line and
-OpenCV's VideoCapture on the same clips. Budget (DESIGN.md section 6): usbkit / ffmpeg time
+OpenCV's VideoCapture on the same clips. Budget (the budgets table of benchmarks/README.md): usbkit / ffmpeg time
 <= 1.3.
 
 Clips: H.264 MP4s of the synthetic cohort at 208 x 256 and an upscaled 624 x 768 version.

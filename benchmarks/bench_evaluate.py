@@ -1,6 +1,6 @@
 """Scan-level FROC + 2,000-replicate paired bootstrap at 50, 506 and 5,000 patients.
 
-Budget (DESIGN.md section 6): 506 patients in at most 10 s. The inputs are simulated
+Budget (the budgets table of benchmarks/README.md): 506 patients in at most 10 s. The inputs are simulated
 detections (two models, 2 clips per patient, 60 frames per clip, about 3 false-positive
 detections per frame down to score 0.001), so that the cost of the linker and the bootstrap
 is measured at a realistic size.

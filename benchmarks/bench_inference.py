@@ -2,7 +2,7 @@
 
 Frames/s of the single-frame and the sequence detector (network + decoding + NMS, streamed in
 chunks of 16 frames as `usbkit detect` does), on one core and on all cores, and the ratio of
-their per-frame costs. Budgets (DESIGN.md section 6): sequence >= 30 frames/s on one core;
+their per-frame costs. Budgets (the budgets table of benchmarks/README.md): sequence >= 30 frames/s on one core;
 sequence cost per frame <= 1.5 x single-frame cost.
 """
 

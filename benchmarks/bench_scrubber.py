@@ -3,7 +3,7 @@
 A 300-frame synthetic clip (B-mode 160 x 192, shown with ground truth and both shipped
 models' marks) in the ipywidgets scrubber; every frame is visited in random order after the
 clip is loaded (decoded and pre-encoded once), and the time ``Scrubber.show`` takes is
-recorded. Budget (DESIGN.md section 6): median <= 20 ms.
+recorded. Budget (the budgets table of benchmarks/README.md): median <= 20 ms.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from _common import record
 
 from usbkit.io.study import load_study
-from usbkit.report.steps import detect_all, read_detections
+from usbkit.report.steps import detect_all, start_run, train_or_load
 from usbkit.synth import preset_config, synthesize
 from usbkit.viewer.scrubber import Scrubber
 
@@ -34,16 +34,12 @@ def main() -> None:
             split_fractions=(0, 0, 1),
         )
         study = synthesize(tmp / "s", config=cfg, progress=False)
-        paths = detect_all(
-            study,
-            {"single frame": "pretrained:frame", "sequence": "pretrained:sequence"},
-            tmp,
-            split=None,
-            progress=False,
-        )
+        run = start_run(tmp / "run", study)
+        train_or_load(run)
+        detect_all(run, split=None, progress=False)
         S = load_study(study)
         t = time.perf_counter()
-        sc = Scrubber(S, read_detections(paths), thresholds={"single frame": 0.2, "sequence": 0.2})
+        sc = Scrubber(S, run.read_detections(), thresholds={"single frame": 0.2, "sequence": 0.2})
         load = time.perf_counter() - t
         rng = np.random.default_rng(0)
         lat = []

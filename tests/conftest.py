@@ -64,25 +64,30 @@ def write_study(root: Path, manifest: str, annotations: str) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory):
-    """A 6-patient synthetic study with short clips, its split, and both shipped models'
-    detections on its test split (``OUT/detections_*.csv``, as the notebooks expect)."""
+    """A finished run folder (``OUT/run.json``) on a 6-patient synthetic study with short
+    clips: both shipped models' detections on its test split and their evaluation."""
     from dataclasses import replace
 
-    from usbkit.report.steps import detect_all
+    from usbkit.evaluation.results import EvalConfig
+    from usbkit.report.steps import detect_all, evaluate_run, start_run, train_or_load
     from usbkit.synth import preset_config, synthesize
 
     out = tmp_path_factory.mktemp("tiny") / "out"
     cfg = preset_config("quick", patients=6, seed=2)
     cfg = replace(cfg, sweep=replace(cfg.sweep, frames=(16, 20)), split_fractions=(0.34, 0.0, 0.66))
     study = synthesize(out / "study", config=cfg, progress=False)
-    detect_all(
-        study,
-        {"single frame": "pretrained:frame", "sequence": "pretrained:sequence"},
-        out,
-        split="test",
-        progress=False,
-    )
+    run = start_run(out, study)
+    train_or_load(run, train=False)
+    detect_all(run, split="test", progress=False)
+    evaluate_run(run, EvalConfig(n_boot=50), figures=False, progress=False)
     return out
+
+
+def run_detections(out: Path) -> dict:
+    """Each model's detections of the run in ``out``, as DataFrames."""
+    from usbkit.report.run import Run
+
+    return Run.open(out).read_detections()
 
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

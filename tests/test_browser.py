@@ -10,7 +10,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import ARTIFACTS, CHROMIUM_ARGS, chromium_path
+from conftest import ARTIFACTS, CHROMIUM_ARGS, chromium_path, run_detections
 
 pytestmark = pytest.mark.browser
 
@@ -35,16 +35,11 @@ def browser():
 
 
 def test_static_scrubber_page_moves_with_slider_and_keys(tiny_cohort, browser, tmp_path):
-    import pandas as pd
-
     from usbkit.io.study import load_study
-    from usbkit.viewer.pages import write_pages
+    from usbkit.viewer.static_page import write_pages
 
     study = load_study(tiny_cohort / "study")
-    dets = {
-        n: pd.read_csv(tiny_cohort / f"detections_{n.replace(' ', '_')}.csv")
-        for n in ("single frame", "sequence")
-    }
+    dets = run_detections(tiny_cohort)
     cid = study.clips("test").clip_id.iloc[0]
     page_path = write_pages(study, dets, {"single frame": 0.3, "sequence": 0.3}, tmp_path, [cid])[0]
     assert page_path.stat().st_size < 1_500_000
@@ -75,7 +70,7 @@ def jupyterlab(tiny_cohort, tmp_path):
 
     root = tmp_path / "lab"
     root.mkdir()
-    nb = load_notebook_node(str(notebooks_dir() / "03_scrub.ipynb"))
+    nb = load_notebook_node(str(notebooks_dir() / "04_scrub.ipynb"))
     nb = parameterize_notebook(nb, {"study": str(tiny_cohort / "study"), "out": str(tiny_cohort)})
     write_ipynb(nb, str(root / "scrub.ipynb"))
     port, token = _free_port(), "usbkit-test"

@@ -1,4 +1,4 @@
-"""Clip readers: every format of DESIGN.md section 3, checked pixel by pixel."""
+"""Clip readers: every format of docs/study-format.md, checked pixel by pixel."""
 
 from __future__ import annotations
 

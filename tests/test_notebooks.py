@@ -1,14 +1,72 @@
-"""The four notebooks through papermill, the report end to end, and a failing run."""
+"""The four notebooks through papermill, the report end to end from an installed wheel, and
+a failing run."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
 
 import nbformat
 import pytest
 from conftest import run_cli
 
 from usbkit.report.builder import NOTEBOOKS, notebooks_dir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel_install(tmp_path_factory):
+    """usbkit built as a wheel and installed without ``-e`` into a fresh virtual environment.
+
+    The fresh environment sees usbkit's dependencies through a plain path entry to the test
+    environment's site-packages (no .pth of that folder runs, so the editable checkout stays
+    invisible): usbkit itself, its notebooks and weights come from the wheel alone. The
+    dependencies' data files (nbconvert's templates) are found through ``JUPYTER_PATH``.
+    """
+    root = tmp_path_factory.mktemp("wheel")
+    dist = root / "dist"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(dist), str(REPO)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-3000:]
+    wheel = next(dist.glob("usbkit-*.whl"))
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    Path(site, "usbkit_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q",
+         str(wheel)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-3000:]
+    return venv
+
+
+def test_the_wheel_holds_the_notebooks_and_the_shipped_weights(wheel_install):
+    py = wheel_install / "bin" / "python"
+    probe = (
+        "import usbkit, usbkit.report.builder as b, usbkit.models.detect as d;"
+        "print(usbkit.__file__); print(b.notebooks_dir()); print(d.pretrained_path('frame'))"
+    )
+    r = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, cwd=wheel_install)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert all(line.startswith(str(wheel_install)) for line in lines), lines
+    assert Path(lines[2]).stat().st_size > 100_000
+    assert sorted(p.stem for p in Path(lines[1]).glob("*.ipynb")) == sorted(NOTEBOOKS)
 
 
 def test_each_notebook_has_one_parameters_cell_and_calls_usbkit():
@@ -25,20 +83,19 @@ def test_each_notebook_has_one_parameters_cell_and_calls_usbkit():
         )
 
 
-def test_report_runs_the_four_notebooks_end_to_end(tiny_cohort, tmp_path):
+def test_report_from_an_installed_wheel_runs_the_four_notebooks_end_to_end(
+    wheel_install, tiny_cohort, tmp_path
+):
     out = tmp_path / "report"
     study = tiny_cohort / "study"
-    r = run_cli(
-        "report",
-        "--study",
-        study,
-        "--out",
-        out,
-        "--figures",
-        tmp_path / "figs",
-        "--bootstrap",
-        "100",
-    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # the dependencies' data files (nbconvert's templates) are where they were installed
+    env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")
+    r = subprocess.run(
+        [str(wheel_install / "bin" / "usbkit"), "--quiet", "report", "--study", str(study),
+         "--out", str(out), "--figures", str(tmp_path / "figs"), "--bootstrap", "100"],
+        capture_output=True, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     for name in NOTEBOOKS:
         nb = nbformat.read(out / "notebooks" / f"{name}.ipynb", as_version=4)
@@ -56,11 +113,13 @@ def test_report_runs_the_four_notebooks_end_to_end(tiny_cohort, tmp_path):
     table = (out / "results" / "table.md").read_text()
     assert "single frame" in table and "P (single frame vs sequence), McNemar" in table
     index = (out / "index.html").read_text()
-    assert "<table" in index and "fig1_froc.png" in index and "html/03_scrub.html" in index
+    assert "<table" in index and "fig1_froc.png" in index and "html/04_scrub.html" in index
     assert list((out / "scrubber").glob("*.html"))
     assert (tmp_path / "figs" / "fig2_sensitivity.html").exists()
+    run = json.loads((out / "run.json").read_text())
+    assert run["results"] == "results/results.json" and set(run["detections"]) == set(res["models"])
     # the scrub notebook's widget state is kept in the executed notebook (and its HTML)
-    scrub = nbformat.read(out / "notebooks" / "03_scrub.ipynb", as_version=4)
+    scrub = nbformat.read(out / "notebooks" / "04_scrub.ipynb", as_version=4)
     cell = [c for c in scrub.cells if c.cell_type == "code" and "Scrubber(" in c.source][0]
     assert "application/vnd.jupyter.widget-view+json" in json.dumps(cell.outputs)
     assert "widgets" in json.dumps(scrub.metadata)  # widget state stored for the HTML export
@@ -77,12 +136,12 @@ def test_a_failing_notebook_stops_the_run_names_it_and_keeps_earlier_outputs(tin
     assert (out / "notebooks" / "01_explore.ipynb").exists()
 
 
-@pytest.mark.parametrize("name", ["01_explore", "04_compare"])
+@pytest.mark.parametrize("name", ["01_explore", "03_compare"])
 def test_notebooks_run_alone_with_tiny_parameters(tiny_cohort, tmp_path, name):
     from usbkit.report.builder import run_notebook
 
     params = {"study": str(tiny_cohort / "study"), "out": str(tiny_cohort)}
-    if name == "04_compare":
+    if name == "03_compare":
         params["bootstrap"] = 50
     dest = run_notebook(
         notebooks_dir() / f"{name}.ipynb", tmp_path / f"{name}.ipynb", params, progress=False
@@ -98,24 +157,43 @@ def test_notebooks_run_alone_with_tiny_parameters(tiny_cohort, tmp_path, name):
 
 def test_figures_show_only_the_bmode_image_never_the_burned_in_screen_text(tiny_cohort):
     import numpy as np
-    import pandas as pd
 
-    from usbkit.io.study import load_study
     from usbkit.report.explore import example_frames_figure
     from usbkit.report.figures import gallery_figure
+    from usbkit.report.run import Run
 
-    study = load_study(tiny_cohort / "study")
+    run = Run.open(tiny_cohort)
+    study = run.load_study()
     fig = example_frames_figure(study)
     assert np.asarray(fig.data[0].z).shape == (160, 192)  # the synthetic screen is 208 x 256
-    dets = {
-        n: pd.read_csv(tiny_cohort / f"detections_{n.replace(' ', '_')}.csv")
-        for n in ("single frame", "sequence")
-    }
-    results = {
-        "fp_rates": [0.5],
-        "split": "test",
-        "models": {n: {"threshold": [0.05]} for n in dets},
-    }
-    g = gallery_figure(study, dets, results)
+    g = gallery_figure(study, run.read_detections(), run.read_results())
     shapes = {np.asarray(t.z).shape for t in g.data}
     assert shapes == {(160, 192)}
+
+
+def test_shipped_notebooks_are_exactly_what_the_builder_makes():
+    spec = importlib.util.spec_from_file_location(
+        "build_notebooks", REPO / "notebooks" / "build.py"
+    )
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    for name, fresh in build.build().items():
+        shipped = nbformat.read(notebooks_dir() / f"{name}.ipynb", as_version=4)
+        assert [(c.cell_type, c.source, c.metadata.get("tags")) for c in shipped.cells] == [
+            (c.cell_type, c.source, c.metadata.get("tags")) for c in fresh.cells
+        ], f"{name}: run `.venv/bin/python notebooks/build.py`"
+
+
+def test_parameters_cells_hold_the_typed_configs_defaults():
+    from usbkit.evaluation.results import EvalConfig
+    from usbkit.models.config import TrainConfig
+
+    train = nbformat.read(notebooks_dir() / "02_train.ipynb", as_version=4)
+    compare = nbformat.read(notebooks_dir() / "03_compare.ipynb", as_version=4)
+    params = {
+        n: next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        for n, nb in (("train", train), ("compare", compare))
+    }
+    assert f"epochs = {TrainConfig().epochs}" in params["train"]
+    assert f"bootstrap = {EvalConfig().n_boot}" in params["compare"]
+    assert f"fp_rates = {list(EvalConfig().fp_rates)}" in params["compare"]

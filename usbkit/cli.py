@@ -1,7 +1,9 @@
-"""The ``usbkit`` command line (DESIGN.md section 5).
+"""The ``usbkit`` command line (docs/command-line.md).
 
-Every user mistake ends in one paragraph naming the file, row or frame and what to fix,
-exit code 1 and no traceback (``--debug`` shows one).
+The outermost layer: it turns arguments into the typed configs of the layers and calls
+them; no library module parses arguments. Defaults are read from those configs, never
+repeated here. Every user mistake ends in one paragraph naming the file, row or frame and
+what to fix, exit code 1 and no traceback (``--debug`` shows one).
 """
 
 from __future__ import annotations
@@ -102,16 +104,116 @@ def _cmd_synth(args) -> int:
     return 0
 
 
-def _lazy(module: str, func: str):
-    def run(args) -> int:
-        import importlib
+def _cmd_train(args) -> int:
+    from usbkit.models import ModelConfig
+    from usbkit.models.train import TrainConfig, train
 
-        return importlib.import_module(module).__getattribute__(func)(args)
+    cfg = TrainConfig(
+        study=str(args.study),
+        model=ModelConfig(kind=args.model),
+        epochs=args.epochs,
+        seed=args.seed,
+        device=args.device,
+    )
+    out = train(cfg, args.out, progress=not args.quiet)
+    print(f"training run in {out} (best checkpoint: {out / 'best.pt'})")
+    return 0
 
-    return run
+
+def _cmd_detect(args) -> int:
+    from usbkit.models.detect import detect_study
+
+    out = detect_study(
+        args.study,
+        args.checkpoint,
+        args.out,
+        args.split,
+        args.device,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def _parse_detections(specs: list[str]) -> dict[str, Path]:
+    dets = {}
+    for spec in specs:
+        if "=" not in spec:
+            raise UsbkitError(f"--detections '{spec}' must be NAME=CSV, e.g. sequence=det_seq.csv")
+        name, path = spec.split("=", 1)
+        if name in dets:
+            raise UsbkitError(f"the model name '{name}' is given twice in --detections")
+        dets[name] = Path(path)
+    return dets
+
+
+def _parse_rates(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise UsbkitError(f"--fp-rates '{text}' must be numbers such as 0.1,0.2,0.5") from None
+
+
+def _cmd_evaluate(args) -> int:
+    from usbkit.evaluation.results import EvalConfig, evaluate_study, table_markdown
+
+    dets = _parse_detections(args.detections)
+    if args.bootstrap < 1:
+        raise UsbkitError("--bootstrap must be at least 1")
+    cfg = EvalConfig(
+        hit=args.hit,
+        fp_rates=_parse_rates(args.fp_rates),
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        split=args.split,
+    )
+    results = evaluate_study(args.study, dets, args.out, cfg, progress=not args.quiet)
+    if args.figures:
+        from usbkit.io.detections import load_detections
+        from usbkit.io.study import load_study
+        from usbkit.report.figures import study_figures
+
+        study = load_study(args.study)
+        known = set(study.manifest["clip_id"])
+        study_figures(
+            results, args.out, study, {n: load_detections(p, known) for n, p in dets.items()}
+        )
+    print(table_markdown(results))
+    print(f"wrote {Path(args.out) / 'results.json'}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from usbkit.report.builder import ReportConfig, copy_figures, run_report
+
+    cfg = ReportConfig(
+        study=str(args.study) if args.study else "",
+        out=str(args.out),
+        preset=args.preset,
+        patients=args.patients,
+        seed=args.seed,
+        split=args.split,
+        train=args.train,
+        epochs=args.epochs,
+        bootstrap=args.bootstrap,
+    )
+    index = run_report(cfg, progress=not args.quiet)
+    if args.figures:
+        copy_figures(index, args.figures)
+    print(f"report written: {index}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``usbkit`` argument parser; every default is read from the layers' typed configs."""
+    from usbkit.evaluation.results import EvalConfig
+    from usbkit.io.formats import FORMATS
+    from usbkit.models.config import TrainConfig
+    from usbkit.report.builder import ReportConfig
+    from usbkit.synth.config import PRESETS, SynthConfig
+
+    train_defaults, eval_defaults, report_defaults = TrainConfig(), EvalConfig(), ReportConfig()
     p = argparse.ArgumentParser(
         prog="usbkit",
         description="Mass detection in dynamic breast ultrasound: data, detectors, FROC study.",
@@ -122,17 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="write the built-in synthetic cine cohort")
     s.add_argument("out", type=Path)
-    s.add_argument("--patients", type=int, default=None)
-    s.add_argument("--preset", choices=["quick", "paper"], default="quick")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--patients", type=int, default=None, help="default: the preset's")
+    s.add_argument("--preset", choices=PRESETS, default=SynthConfig.preset)
+    s.add_argument("--seed", type=int, default=SynthConfig.seed)
     s.set_defaults(func=_cmd_synth)
 
     s = sub.add_parser("check", help="validate a study and list every problem")
     s.add_argument("study", type=Path)
     s.set_defaults(func=_cmd_check)
 
-    s = sub.add_parser("import", help="import coco-vid | cvat-video | busi | frames")
-    s.add_argument("format", choices=["coco-vid", "cvat-video", "busi", "frames"])
+    s = sub.add_parser("import", help="import " + " | ".join(FORMATS))
+    s.add_argument("format", choices=FORMATS)
     s.add_argument("src", type=Path)
     s.add_argument("out", type=Path)
     s.add_argument("--media", type=Path, help="cvat-video: the video or frame folder")
@@ -158,10 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("study", type=Path)
     s.add_argument("--model", choices=["frame", "sequence"], required=True)
     s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--epochs", type=int, default=None)
-    s.add_argument("--device", default="auto")
-    s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(func=_lazy("usbkit.models.train", "cli_train"))
+    s.add_argument("--epochs", type=int, default=train_defaults.epochs)
+    s.add_argument("--device", default=train_defaults.device)
+    s.add_argument("--seed", type=int, default=train_defaults.seed)
+    s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("detect", help="run a trained detector over the clips of a study")
     s.add_argument("study", type=Path)
@@ -172,39 +274,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--split", default=None)
-    s.add_argument("--device", default="auto")
+    s.add_argument("--device", default=train_defaults.device)
     s.add_argument("--overwrite", action="store_true", help="replace an existing detections file")
-    s.set_defaults(func=_lazy("usbkit.models.detect", "cli_detect"))
+    s.set_defaults(func=_cmd_detect)
 
     s = sub.add_parser("evaluate", help="FROC, sensitivities at FP/scan rates and paired tests")
     s.add_argument("study", type=Path)
     s.add_argument("--detections", action="append", required=True, metavar="NAME=CSV")
     s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--split", default=None)
-    s.add_argument("--hit", default="center")
-    s.add_argument("--fp-rates", default="0.1,0.2,0.5")
-    s.add_argument("--bootstrap", type=int, default=2000)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--split", default=eval_defaults.split)
+    s.add_argument("--hit", default=eval_defaults.hit)
+    s.add_argument("--fp-rates", default=",".join(f"{x:g}" for x in eval_defaults.fp_rates))
+    s.add_argument("--bootstrap", type=int, default=eval_defaults.n_boot)
+    s.add_argument("--seed", type=int, default=eval_defaults.seed)
     s.add_argument("--figures", action="store_true", help="also draw the figures into OUT")
-    s.set_defaults(func=_lazy("usbkit.evaluation.results", "cli_evaluate"))
+    s.set_defaults(func=_cmd_evaluate)
 
     s = sub.add_parser(
         "report", help="run the whole study from the notebooks (papermill) into an HTML report"
     )
-    s.add_argument("--study", type=Path, default=None, help="default: the synthetic quick cohort")
-    s.add_argument("--out", type=Path, default=Path("reports/latest"))
+    s.add_argument("--study", type=Path, default=None, help="default: the synthetic cohort")
+    s.add_argument("--out", type=Path, default=Path(report_defaults.out))
     s.add_argument(
         "--figures", type=Path, default=None, help="also copy the figures into this folder"
     )
     s.add_argument(
         "--train", action="store_true", help="train both models (default: shipped checkpoints)"
     )
-    s.add_argument("--epochs", type=int, default=15)
-    s.add_argument("--preset", choices=["quick", "paper"], default="quick")
-    s.add_argument("--patients", type=int, default=None)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--bootstrap", type=int, default=2000)
-    s.set_defaults(func=_lazy("usbkit.report.builder", "cli_report"))
+    s.add_argument("--epochs", type=int, default=report_defaults.epochs)
+    s.add_argument("--preset", choices=PRESETS, default=report_defaults.preset)
+    s.add_argument("--patients", type=int, default=report_defaults.patients)
+    s.add_argument("--seed", type=int, default=report_defaults.seed)
+    s.add_argument("--split", default=report_defaults.split)
+    s.add_argument("--bootstrap", type=int, default=report_defaults.bootstrap)
+    s.set_defaults(func=_cmd_report)
     return p
 
 

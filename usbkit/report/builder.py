@@ -1,7 +1,8 @@
 """``usbkit report``: the whole study, unattended, from the four notebooks.
 
-Runs ``01_explore``, ``02_train``, ``03_scrub`` and ``04_compare`` in order with papermill
-(parameters passed through, executed notebooks kept in ``OUT/notebooks``), converts them to
+Runs ``01_explore``, ``02_train``, ``03_compare`` and ``04_scrub`` in order with papermill
+(parameters passed through, executed notebooks kept in ``OUT/notebooks``; the notebooks
+hand results to each other through the run manifest ``OUT/run.json``), converts them to
 HTML with their widget state, gathers the figures, and writes ``OUT/index.html`` with the
 results table on top. A failing notebook stops the run; the error names the executed notebook
 to open, and everything written before it stays.
@@ -10,29 +11,94 @@ to open, and everything written before it stays.
 from __future__ import annotations
 
 import html
-import json
 import os
 import shutil
 import time
+from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 
 from usbkit.errors import UsbkitError
+from usbkit.evaluation.results import EvalConfig
+from usbkit.models.config import TrainConfig
+from usbkit.report.run import Run
 from usbkit.safeio import ensure_writable_dir, write_text
 
-NOTEBOOKS = ("01_explore", "02_train", "03_scrub", "04_compare")
+NOTEBOOKS = ("01_explore", "02_train", "03_compare", "04_scrub")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Everything ``usbkit report`` and the notebooks' parameters cells take.
+
+    Defaults of training and evaluation are those of :class:`TrainConfig` and
+    :class:`EvalConfig`, so each number is set in one place.
+
+    Attributes
+    ----------
+    study : str
+        A study folder; empty: the built-in synthetic cohort in ``OUT/study``.
+    out : str
+        The run folder everything is written to.
+    preset : str
+        Synthetic cohort size when no study is given (``quick`` or ``paper``).
+    patients : int, optional
+        Fewer (or more) synthetic patients than the preset's.
+    seed : int
+        Seed of the cohort, training and bootstrap.
+    split : str
+        The clips the models are run on and evaluated.
+    train : bool
+        Train both models (otherwise the shipped checkpoints are used).
+    epochs : int
+        Training epochs.
+    device : str
+        ``auto`` picks a GPU when there is one.
+    bootstrap : int
+        Paired bootstrap replicates.
+    fp_rates : tuple of float
+        FP/scan rates of the study's table.
+    hit : str
+        Hit rule.
+    """
+
+    study: str = ""
+    out: str = "reports/latest"
+    preset: str = "quick"
+    patients: int | None = None
+    seed: int = 0
+    split: str = "test"
+    train: bool = False
+    epochs: int = TrainConfig.epochs
+    device: str = TrainConfig.device
+    bootstrap: int = EvalConfig.n_boot
+    fp_rates: tuple[float, ...] = EvalConfig.fp_rates
+    hit: str = EvalConfig.hit
+
+    def notebook_parameters(self) -> dict:
+        """The papermill parameters of every notebook (JSON types)."""
+        p = asdict(self)
+        p["fp_rates"] = list(self.fp_rates)
+        return p
 
 
 def notebooks_dir() -> Path:
-    """Where the notebooks live (``$USBKIT_NOTEBOOKS`` or the repository's ``notebooks/``)."""
-    env = os.environ.get("USBKIT_NOTEBOOKS")
-    path = Path(env) if env else Path(__file__).resolve().parent / "notebooks"
-    if not (path / "01_explore.ipynb").exists():
+    """Where the notebooks live: inside the installed package (``usbkit/report/notebooks``)."""
+    path = Path(str(resources.files("usbkit.report") / "notebooks"))
+    if not (path / f"{NOTEBOOKS[0]}.ipynb").exists():
         raise UsbkitError(
-            "the usbkit notebooks are not found",
+            "the usbkit notebooks are missing from this installation",
             file=path,
-            fix="Run from a checkout of usbkit, or set USBKIT_NOTEBOOKS to its notebooks folder",
+            fix="Reinstall usbkit (pip install usbkit, or make install from a checkout)",
         )
     return path
+
+
+def declared_parameters(notebook: Path, values: dict) -> dict:
+    """The entries of ``values`` that the notebook's parameters cell declares."""
+    import papermill as pm
+
+    return {k: v for k, v in values.items() if k in pm.inspect_notebook(str(notebook))}
 
 
 def run_notebook(
@@ -111,68 +177,55 @@ def index_page(
     return "\n".join(parts)
 
 
-def run_report(
-    study: str | Path | None = None,
-    out: str | Path = "reports/latest",
-    figures_dir: str | Path | None = None,
-    train: bool = False,
-    epochs: int = 15,
-    preset: str = "quick",
-    patients: int | None = None,
-    seed: int = 0,
-    bootstrap: int = 2000,
-    progress: bool = True,
-) -> Path:
-    """Run the whole study from the notebooks and write ``OUT/index.html``."""
+def run_report(config: ReportConfig = ReportConfig(), progress: bool = True) -> Path:
+    """Run the whole study from the notebooks and write ``OUT/index.html``.
+
+    Parameters
+    ----------
+    config : ReportConfig
+        Study, run folder and every setting of the notebooks.
+    progress : bool
+        Show progress.
+
+    Returns
+    -------
+    Path
+        ``OUT/index.html``.
+    """
     t0 = time.perf_counter()
-    out = ensure_writable_dir(Path(out).resolve())
+    out = ensure_writable_dir(Path(config.out).resolve())
     src = notebooks_dir()
     (out / "notebooks").mkdir(exist_ok=True)
-    common = {
-        "study": str(Path(study).resolve()) if study else "",
-        "out": str(out),
-        "seed": seed,
-        "preset": preset,
-        "patients": patients,
-    }
-    extra = {"02_train": {"train": train, "epochs": epochs}, "04_compare": {"bootstrap": bootstrap}}
+    params = config.notebook_parameters()
+    params["study"] = str(Path(config.study).resolve()) if config.study else ""
+    params["out"] = str(out)
     for name in NOTEBOOKS:
         if progress:
             print(f"running {name} ...", flush=True)
         run_notebook(
             src / f"{name}.ipynb",
             out / "notebooks" / f"{name}.ipynb",
-            {**common, **extra.get(name, {})},
+            declared_parameters(src / f"{name}.ipynb", params),
             progress=progress,
             cwd=out,
         )
         to_html(out / "notebooks" / f"{name}.ipynb", out / "html" / f"{name}.html")
-    results_path = out / "results" / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else None
-    figures = sorted((out / "results").glob("fig*.*"))
-    if figures_dir:
-        dest = ensure_writable_dir(figures_dir)
-        for f in figures:
-            shutil.copy2(f, dest / f.name)
-    pages = sorted((out / "scrubber").glob("*.html"))
+    run = Run.open(out)
+    results = run.read_results() if run.results else None
+    figures = sorted(run.results_dir.glob("fig*.*"))
+    pages = sorted(run.scrubber_dir.glob("*.html"))
     write_text(
         out / "index.html", index_page(out, results, pages, figures, time.perf_counter() - t0)
     )
     return out / "index.html"
 
 
-def cli_report(args) -> int:
-    index = run_report(
-        args.study,
-        args.out,
-        args.figures,
-        train=args.train,
-        epochs=args.epochs,
-        preset=args.preset,
-        patients=args.patients,
-        seed=args.seed,
-        bootstrap=args.bootstrap,
-        progress=not args.quiet,
-    )
-    print(f"report written: {index}")
-    return 0
+def copy_figures(index: Path, dest: str | Path) -> list[Path]:
+    """Copy a finished report's figures into ``dest`` (the README's ``figures/``)."""
+    run = Run.open(Path(index).parent)
+    dest = ensure_writable_dir(dest)
+    copied = []
+    for f in sorted(run.results_dir.glob("fig*.*")):
+        shutil.copy2(f, dest / f.name)
+        copied.append(dest / f.name)
+    return copied

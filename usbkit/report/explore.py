@@ -8,7 +8,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from usbkit.io.clip import ReaderSettings, open_clip
-from usbkit.report.figures import GT_COLOR, OKABE_ITO, _style, add_box
+from usbkit.report.figures import add_box, style_figure
+from usbkit.style import GT_COLOR, OKABE_ITO
 
 
 def cohort_summary(study) -> pd.DataFrame:
@@ -79,7 +80,7 @@ def lesion_figure(study) -> go.Figure:
     fig.update_xaxes(title="frames", row=1, col=2)
     fig.update_yaxes(title="lesions", row=1, col=1)
     fig.update_layout(barmode="overlay")
-    return _style(fig, "Lesions of the cohort")
+    return style_figure(fig, "Lesions of the cohort")
 
 
 def visibility_figure(study, max_lesions: int = 12) -> go.Figure:
@@ -98,7 +99,7 @@ def visibility_figure(study, max_lesions: int = 12) -> go.Figure:
         )
     fig.update_xaxes(title="frame")
     fig.update_yaxes(title="box area (pixels²)")
-    return _style(fig, "Lesion visibility over time")
+    return style_figure(fig, "Lesion visibility over time")
 
 
 def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.Figure:
@@ -134,7 +135,7 @@ def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.F
             autorange="reversed", showticklabels=False, scaleanchor=f"x{k}", row=1, col=k
         )
         fig.update_xaxes(showticklabels=False, row=1, col=k)
-    fig = _style(fig, f"Clip {clip_id}: a lesion enters and leaves the imaging plane")
+    fig = style_figure(fig, f"Clip {clip_id}: a lesion enters and leaves the imaging plane")
     fig.update_layout(width=260 * n, height=330)
     return fig
 
@@ -174,4 +175,4 @@ def intensity_figure(study, max_clips: int = 20, seed: int = 0) -> go.Figure:
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title="gray level (0-255)")
     fig.update_yaxes(title="fraction of pixels")
-    return _style(fig, "Intensity: masses are darker than the tissue around them")
+    return style_figure(fig, "Intensity: masses are darker than the tissue around them")

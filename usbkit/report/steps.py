@@ -1,103 +1,130 @@
-"""The study's steps as single calls, for notebooks and ``usbkit report``."""
+"""The study's steps as single calls, for the notebooks and ``usbkit report``.
+
+Each step reads and extends the run's manifest (:class:`usbkit.report.run.Run`,
+``OUT/run.json``): :func:`start_run` records the study, :func:`train_or_load` the
+checkpoints, :func:`detect_all` the detection files, :func:`evaluate_run` the results.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from usbkit.errors import UsbkitError
+from usbkit.evaluation.results import EvalConfig, evaluate_study
+from usbkit.models.config import TrainConfig
+from usbkit.report.run import RUN_FILE, Run
 
 MODEL_NAMES = {"frame": "single frame", "sequence": "sequence"}
 
 
-def ensure_study(
-    study: str | Path | None,
+def setup_notebook() -> None:
+    """Plotly figures that show in JupyterLab and also in HTML exports of executed notebooks
+    (plotly.js embedded once per notebook, so the pages work offline)."""
+    import plotly.io as pio
+
+    pio.renderers.default = "plotly_mimetype+notebook"
+
+
+def start_run(
     out: str | Path,
+    study: str | Path | None = None,
     preset: str = "quick",
     seed: int = 0,
     patients: int | None = None,
     progress: bool = True,
-) -> Path:
-    """The study to use: ``study`` when given, else the synthetic cohort in ``out/study``
-    (synthesized on first use)."""
+) -> Run:
+    """Open (or begin) the run in ``out`` for a study.
+
+    The study is ``study`` when given, else the synthetic cohort in ``out/study``
+    (synthesized on first use). A run folder that already records the same study is
+    continued; one that records another study is started afresh (its manifest only).
+    """
     from usbkit.synth import synthesize
 
+    folder = Path(out).resolve()
     if study:
-        path = Path(study)
+        path = Path(study).resolve()
         if not (path / "manifest.csv").exists():
-            raise UsbkitError("this is not a study folder (no manifest.csv)", file=path)
-        return path
-    path = Path(out) / "study"
-    if not (path / "manifest.csv").exists():
-        synthesize(path, preset=preset, patients=patients, seed=seed, progress=progress)
-    return path
+            raise UsbkitError(
+                "this is not a study folder (no manifest.csv)",
+                file=path,
+                fix="Give the folder that holds manifest.csv and annotations.csv",
+            )
+    else:
+        path = folder / "study"
+        if not (path / "manifest.csv").exists():
+            synthesize(path, preset=preset, patients=patients, seed=seed, progress=progress)
+    run = Run.open(folder) if (folder / RUN_FILE).is_file() else Run(folder)
+    if run.study != str(path):
+        run = Run(folder, study=str(path))
+        run.save()
+    return run
 
 
 def train_or_load(
-    study: str | Path,
-    out: str | Path,
+    run: Run,
     train: bool = False,
-    epochs: int = 15,
+    epochs: int | None = None,
     device: str = "auto",
     seed: int = 0,
     progress: bool = True,
     on_epoch=None,
 ) -> dict[str, str]:
-    """Checkpoint reference per model: freshly trained runs, or the shipped checkpoints."""
-    from dataclasses import replace
-
-    from usbkit.models import ModelConfig
-    from usbkit.models.train import TrainConfig
+    """Checkpoint reference per model, recorded in the run: freshly trained runs in
+    ``OUT/runs/<kind>`` (``epochs`` default: TrainConfig's), or the shipped checkpoints."""
+    from usbkit.models.config import ModelConfig
     from usbkit.models.train import train as run_training
 
     refs = {}
     for kind in ("frame", "sequence"):
         if train:
-            cfg = replace(
-                TrainConfig(study=str(study), model=ModelConfig(kind=kind)),
-                epochs=epochs,
-                device=device,
-                seed=seed,
-            )
+            cfg = TrainConfig(study=run.study, model=ModelConfig(kind=kind), device=device)
+            cfg = replace(cfg, seed=seed, epochs=cfg.epochs if epochs is None else epochs)
             callback = (
                 None if on_epoch is None else (lambda log, n=MODEL_NAMES[kind]: on_epoch(n, log))
             )
-            run = run_training(cfg, Path(out) / "runs" / kind, progress=progress, on_epoch=callback)
-            refs[MODEL_NAMES[kind]] = str(run)
+            folder = run.folder / "runs" / kind
+            run_training(cfg, folder, progress=progress, on_epoch=callback)
+            refs[MODEL_NAMES[kind]] = str(folder.relative_to(run.folder))
         else:
             refs[MODEL_NAMES[kind]] = f"pretrained:{kind}"
+    run.checkpoints = refs
+    run.save()
     return refs
 
 
-def training_logs(refs: dict[str, str]) -> dict[str, pd.DataFrame]:
-    """The per-epoch log of each model (from its run or its shipped checkpoint)."""
-    import torch
+def training_logs(run: Run) -> dict[str, pd.DataFrame]:
+    """The per-epoch log of each model of the run (from its run folder or shipped checkpoint)."""
+    from usbkit.models.detect import checkpoint_payload
 
-    from usbkit.models.detect import pretrained_path
-
-    logs = {}
-    for name, ref in refs.items():
-        if ref.startswith("pretrained:"):
-            state = torch.load(
-                pretrained_path(ref.split(":")[1]), map_location="cpu", weights_only=False
-            )
-            logs[name] = pd.DataFrame(state.get("log") or [])
-        else:
-            logs[name] = pd.read_csv(Path(ref) / "log.csv")
-    return logs
+    return {
+        name: pd.DataFrame(
+            checkpoint_payload(ref if ref.startswith("pretrained:") else run.path(ref)).get("log")
+            or []
+        )
+        for name, ref in run.checkpoints.items()
+    }
 
 
 def loss_figure(logs: dict[str, pd.DataFrame]) -> go.Figure:
     """Training loss and validation sensitivity per epoch of each model."""
     from plotly.subplots import make_subplots
 
-    from usbkit.report.figures import _style, model_colors
+    from usbkit.report.figures import style_figure
+    from usbkit.style import model_colors
 
     colors = model_colors(list(logs))
     fig = make_subplots(
-        1, 2, subplot_titles=("training loss", "validation sensitivity at 0.5 FP/scan")
+        1,
+        2,
+        subplot_titles=(
+            "training loss",
+            f"validation sensitivity at {TrainConfig.val_fp_rate:g} FP/scan",
+        ),
     )
     for name, log in logs.items():
         if log.empty:
@@ -117,7 +144,7 @@ def loss_figure(logs: dict[str, pd.DataFrame]) -> go.Figure:
             )
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    return _style(fig, "Training")
+    return style_figure(fig, "Training")
 
 
 class LiveLoss:
@@ -128,6 +155,7 @@ class LiveLoss:
         self.logs: dict[str, pd.DataFrame] = {}
 
     def update(self, name: str, log: list[dict]) -> None:
+        """Redraw with model ``name``'s log so far (the ``on_epoch`` callback of training)."""
         self.logs[name] = pd.DataFrame(log)
         fig = loss_figure(self.logs)
         with self.widget.batch_update():
@@ -137,26 +165,53 @@ class LiveLoss:
 
 
 def detect_all(
-    study: str | Path,
-    refs: dict[str, str],
-    out: str | Path,
+    run: Run,
     split: str | None = "test",
     device: str = "auto",
     progress: bool = True,
 ) -> dict[str, Path]:
-    """Run every model over a split; returns the detections file of each."""
+    """Run every checkpoint of the run over a split; record and return each detections file."""
     from usbkit.models.detect import detect_study
 
-    paths = {}
-    for name, ref in refs.items():
-        dest = Path(out) / f"detections_{name.replace(' ', '_')}.csv"
-        paths[name] = detect_study(
-            study, ref, dest, split=split, device=device, progress=progress, overwrite=True
+    if not run.checkpoints:
+        raise UsbkitError(
+            "no models are recorded in this run",
+            file=run.folder / RUN_FILE,
+            fix="Run train_or_load (the train notebook) first",
         )
+    paths = {}
+    for name, ref in run.checkpoints.items():
+        ref = ref if ref.startswith("pretrained:") else str(run.path(ref))
+        dest = run.detections_path(name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        paths[name] = detect_study(
+            run.study, ref, dest, split=split, device=device, progress=progress, overwrite=True
+        )
+    run.detections = {n: str(p.relative_to(run.folder)) for n, p in paths.items()}
+    run.split = split
+    run.save()
     return paths
 
 
-def read_detections(paths: dict[str, str | Path]) -> dict[str, pd.DataFrame]:
-    from usbkit.io.detections import load_detections
+def evaluate_run(
+    run: Run, config: EvalConfig | None = None, figures: bool = True, progress: bool = True
+) -> dict:
+    """Evaluate the run's detections on its split; write the results (and the figures) to
+    ``OUT/results`` and record them in the run."""
+    config = config or EvalConfig()
+    config = replace(config, split=run.split)
+    dets = {name: run.path(rel) for name, rel in run.detections.items()}
+    if not dets:
+        raise UsbkitError(
+            "no detections are recorded in this run",
+            file=run.folder / RUN_FILE,
+            fix="Run the train notebook (detect_all) first",
+        )
+    results = evaluate_study(run.study, dets, run.results_dir, config, progress=progress)
+    if figures:
+        from usbkit.report.figures import study_figures
 
-    return {name: load_detections(p) for name, p in paths.items()}
+        study_figures(results, run.results_dir, run.load_study(), run.read_detections())
+    run.results = str((run.results_dir / "results.json").relative_to(run.folder))
+    run.save()
+    return results
