@@ -8,9 +8,11 @@ STAMP  := $(VENV)/.usbkit-installed
 CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || echo /usr/bin/chromium)
 export BROWSER_PATH ?= $(CHROMIUM)
 STUDY  ?=
-OUT    ?= reports/latest
+# Each study's report goes to its own folder: reports/latest for the built-in cohort,
+# reports/<study folder name> for your own clips.
+OUT    ?= reports/$(if $(STUDY),$(notdir $(abspath $(STUDY))),latest)
 
-.PHONY: install report test bench lint clean
+.PHONY: install report figures test bench lint clean
 
 install: $(STAMP)
 
@@ -29,10 +31,15 @@ $(STAMP): pyproject.toml
 	fi
 	touch $(STAMP)
 
-# The whole study on the synthetic quick cohort (or STUDY=...): notebooks run by papermill,
-# HTML report in $(OUT)/index.html, the study's figures copied into figures/.
+# The whole study on the synthetic cohort (or STUDY=...): notebooks run by papermill, HTML
+# report in $(OUT)/index.html. A new run replaces the earlier report of the same study only
+# when complete; nothing tracked by git changes.
 report: install
-	$(VENV)/bin/usbkit report $(if $(STUDY),--study $(STUDY)) --out $(OUT) --figures figures
+	$(VENV)/bin/usbkit report $(if $(STUDY),--study $(STUDY)) --out $(OUT) --overwrite
+
+# Regenerate the README's figures (figures/) from the default run, on purpose only.
+figures: install
+	$(VENV)/bin/usbkit report --out reports/latest --overwrite --figures figures
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider
@@ -43,8 +50,8 @@ bench: install
 	$(PY) benchmarks/run_all.py
 
 lint: install
-	$(VENV)/bin/ruff check usbkit tests benchmarks
-	$(VENV)/bin/ruff format --check usbkit tests benchmarks
+	$(VENV)/bin/ruff check usbkit tests benchmarks notebooks
+	$(VENV)/bin/ruff format --check usbkit tests benchmarks notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -149,7 +149,10 @@ def test_malformed_detections_name_the_row_and_keep_old_results(
     bad.write_text(
         f"{header}\nc0,1,0.5,1,1,5,5\n{row}\n" if "score" in header else f"{header}\n{row}\n"
     )
-    r = run_cli("evaluate", study, "--detections", f"m={bad}", "--out", out, "--bootstrap", "20")
+    r = run_cli(
+        "evaluate", study, "--detections", f"m={bad}", "--out", out, "--bootstrap", "20",
+        "--overwrite",
+    )  # fmt: skip
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert message in r.stderr and "bad.csv" in r.stderr
     if "score" in header:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import pattern_frames, run_cli, tree_hash, write_study
@@ -144,3 +145,342 @@ def test_training_killed_mid_epoch_resumes_from_the_last_finished_epoch(tmp_path
     log = json.loads((run / "log.json").read_text())
     assert [row["epoch"] for row in log] == list(range(1, len(saved) + 2))
     assert log[: len(saved)] == saved
+
+
+# --------------------------------------------------------------------------------------------
+# Output safety per run: built aside, swapped in whole, only over an earlier output of the same
+# command and only with --overwrite; nothing else the user has is touched.
+
+
+def _first_line(stderr: str) -> str:
+    return stderr.strip().splitlines()[0] if stderr.strip() else ""
+
+
+def test_evaluate_refuses_to_replace_earlier_results_without_overwrite(study_with_results):
+    root, det, out = study_with_results
+    before = tree_hash(out)
+    r = run_cli("evaluate", root, "--detections", f"m={det}", "--out", out, "--bootstrap", "20")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert _first_line(r.stderr).endswith(
+        "this output folder already holds files. Choose a new folder name, or add --overwrite "
+        "to replace this earlier `usbkit evaluate` output."
+    )
+    assert tree_hash(out) == before
+
+
+def test_evaluate_with_overwrite_replaces_its_own_earlier_results_whole(study_with_results):
+    root, det, out = study_with_results
+    (out / "table.md").write_text("stale")
+    r = run_cli(
+        "evaluate", root, "--detections", f"m={det}", "--out", out, "--bootstrap", "30",
+        "--overwrite", "--figures",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "stale" not in (out / "table.md").read_text()
+    assert json.loads((out / "results.json").read_text())["n_bootstrap"] == 30
+    assert (out / "fig1_froc.html").exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".out.")]
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_evaluate_never_writes_into_a_folder_of_the_users_own_files(
+    study_with_results, tmp_path, overwrite
+):
+    root, det, _ = study_with_results
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.json").write_text('{"my": "notes"}')
+    before = tree_hash(mine)
+    r = run_cli("evaluate", root, "--detections", f"m={det}", "--out", mine, *overwrite)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "never overwrites files it did not write" in _first_line(r.stderr)
+    assert tree_hash(mine) == before
+
+
+def test_evaluate_failing_over_earlier_results_leaves_them_byte_identical(
+    study_with_results, tmp_path
+):
+    root, _, out = study_with_results
+    before = tree_hash(out)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("clip_id,frame,score,x0,y0,x1,y1\na,1,0.9,12,12,28,28\na,99,0.5,1,1,5,5\n")
+    r = run_cli("evaluate", root, "--detections", f"m={bad}", "--out", out, "--overwrite")
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "bad.csv" in r.stderr
+    assert tree_hash(out) == before
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".out.")]
+
+
+def test_evaluate_interrupted_keeps_earlier_results_and_leaves_no_temporary_folder(
+    study_with_results,
+):
+    root, det, out = study_with_results
+    before = tree_hash(out)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "usbkit", "--quiet", "evaluate", str(root), "--detections",
+         f"m={det}", "--out", str(out), "--bootstrap", "3000000", "--overwrite"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 60
+    while time.time() < deadline and not [
+        p for p in out.parent.iterdir() if p.name.startswith(".out.")
+    ]:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted; earlier outputs are unchanged" in err and "Traceback" not in err
+    assert tree_hash(out) == before
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".out.")]
+
+
+@pytest.mark.parametrize("owner", ["user", "evaluate"])
+def test_training_never_writes_into_a_folder_that_is_not_its_own_run(
+    study_with_results, tmp_path, owner
+):
+    root, det, out = study_with_results
+    if owner == "user":
+        out = tmp_path / "mine"
+        out.mkdir()
+        (out / "config.json").write_text('{"my": "settings"}')
+        (out / "log.csv").write_text("epoch,loss\n1,0.5\n")
+    before = tree_hash(out)
+    r = run_cli("train", root, "--model", "frame", "--out", out, "--epochs", "1")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "not a usbkit training run" in _first_line(r.stderr)
+    assert tree_hash(out) == before
+
+
+def test_detect_overwrite_replaces_only_a_detections_file(study_with_results, tmp_path):
+    root, _, _ = study_with_results
+    mine = tmp_path / "notes.csv"
+    mine.write_text("patient,comment\np1,look again\n")
+    r = run_cli("detect", root, "--checkpoint", "pretrained:frame", "--out", mine, "--overwrite")
+    assert r.returncode == 1 and "only replaces a file usbkit wrote" in _first_line(r.stderr)
+    assert mine.read_text() == "patient,comment\np1,look again\n"
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_synth_refuses_a_folder_holding_other_files(tmp_path, overwrite):
+    out = tmp_path / "cohort"
+    out.mkdir()
+    (out / "clip.mp4").write_bytes(b"my scan")
+    r = run_cli("synth", out, "--patients", "1", *overwrite)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "already holds files" in r.stderr or "never overwrites" in r.stderr
+    assert (out / "clip.mp4").read_bytes() == b"my scan" and len(list(out.iterdir())) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints are data: loaded with weights_only, checked against their config.
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch " + os.environ.get("USBKIT_EVIL_MARK", "/tmp/usbkit_evil"),))
+
+
+def _checkpoints(tmp_path) -> dict:
+    import torch
+
+    from usbkit.models.detect import checkpoint_payload
+
+    good = checkpoint_payload("pretrained:frame")
+    files = {}
+    files["code"] = tmp_path / "code.pt"
+    torch.save({"model": good["model"], "model_config": good["model_config"], "x": _Evil()},
+               files["code"])  # fmt: skip
+    files["dict"] = tmp_path / "dict.pt"
+    torch.save({"weights": [1, 2, 3]}, files["dict"])
+    files["tensor"] = tmp_path / "tensor.pt"
+    torch.save(torch.zeros(3), files["tensor"])
+    files["mismatch"] = tmp_path / "mismatch.pt"
+    torch.save({**good, "model_config": {**good["model_config"], "width": 32}}, files["mismatch"])
+    files["truncated"] = tmp_path / "truncated.pt"
+    data = Path(
+        __import__("usbkit.models.detect", fromlist=["x"]).pretrained_path("frame")
+    ).read_bytes()
+    files["truncated"].write_bytes(data[: len(data) // 3])
+    files["text"] = tmp_path / "text.pt"
+    files["text"].write_text("not a checkpoint at all")
+    return files
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("code", "holds more than model weights"),
+        ("dict", "is not a usbkit checkpoint"),
+        ("tensor", "is not a usbkit checkpoint"),
+        ("mismatch", "weights do not fit its own model config"),
+        ("truncated", "looks damaged or cut short"),
+        ("text", "is not a PyTorch checkpoint"),
+    ],
+)
+def test_a_checkpoint_that_is_not_a_clean_usbkit_checkpoint_is_refused_and_never_run(
+    study_with_results, tmp_path, monkeypatch, kind, message
+):
+    root, _, _ = study_with_results
+    mark = tmp_path / "evil-ran"
+    monkeypatch.setenv("USBKIT_EVIL_MARK", str(mark))
+    ckpt = _checkpoints(tmp_path)[kind]
+    r = run_cli("detect", root, "--checkpoint", ckpt, "--out", tmp_path / "d.csv")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert message in _first_line(r.stderr) and str(ckpt) in _first_line(r.stderr)
+    assert not mark.exists() and not (tmp_path / "d.csv").exists()
+
+
+def test_resuming_from_a_cut_short_last_checkpoint_says_what_to_do(tmp_path):
+    from test_models import easy_study
+
+    from usbkit.safeio import mark_output
+
+    study = easy_study(tmp_path / "easy", n_clips=2, n_frames=8)
+    run = tmp_path / "run"
+    run.mkdir()
+    mark_output(run, "train")
+    (run / "last.pt").write_bytes(b"PK\x03\x04 cut short")
+    r = run_cli("train", study, "--model", "frame", "--out", run, "--epochs", "2")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "last.pt: this checkpoint cannot be read" in _first_line(r.stderr)
+    assert "delete last.pt" in r.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Option values are checked before any work; every failure is one paragraph, never a traceback.
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--fp-rates", "nan"], "--fp-rates 'nan' must be finite numbers"),
+        (["--fp-rates", "inf"], "--fp-rates 'inf' must be finite numbers"),
+        (["--fp-rates=-1,0.5"], "--fp-rates '-1,0.5' must be numbers above 0"),
+        (["--fp-rates", "0"], "--fp-rates '0' must be numbers above 0"),
+        (["--fp-rates", "abc"], "--fp-rates 'abc' must be FP/scan rates"),
+        (["--bootstrap", "0"], "--bootstrap 0 must be at least 1"),
+        (["--seed", "-1"], "--seed -1 must be at least 0"),
+        (["--hit", "iou:2"], "unknown hit rule 'iou:2'"),
+        (["--hit", "middle"], "unknown hit rule 'middle'"),
+    ],
+)
+def test_evaluate_option_values_are_checked_before_any_work(
+    study_with_results, tmp_path, args, message
+):
+    root, det, _ = study_with_results
+    r = run_cli("evaluate", root, "--detections", f"m={det}", "--out", tmp_path / "o", *args)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert message in _first_line(r.stderr)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "0"], "--epochs 0 must be at least 1"),
+        (["--epochs", "-1"], "--epochs -1 must be at least 1"),
+        (["--seed", "-3"], "--seed -3 must be at least 0"),
+        (["--device", "cuda"], "the device 'cuda' is not available"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+    ],
+)
+def test_train_option_values_are_checked_before_any_work(
+    study_with_results, tmp_path, args, message
+):
+    import torch
+
+    if args == ["--device", "cuda"] and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    root, _, _ = study_with_results
+    r = run_cli("train", root, "--model", "frame", "--out", tmp_path / "run", *args)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert message in _first_line(r.stderr)
+    assert not (tmp_path / "run" / "best.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "fractions, message",
+    [
+        ("abc", "--fractions 'abc' must be three fractions"),
+        ("0.5,0.5", "--fractions '0.5,0.5' must be three fractions"),
+        ("0,0,0", "--fractions '0,0,0' sum to zero"),
+        ("=0.6,-0.2,0.6", "must not be below 0"),
+    ],
+)
+def test_split_fractions_are_checked_and_the_manifest_is_untouched(
+    study_with_results, fractions, message
+):
+    root, _, _ = study_with_results
+    before = tree_hash(root)
+    option = (
+        ["--fractions" + fractions] if fractions.startswith("=") else ["--fractions", fractions]
+    )
+    r = run_cli("split", root, *option)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert message in _first_line(r.stderr)
+    assert tree_hash(root) == before
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "0"], "--epochs 0 must be at least 1"),
+        (["--bootstrap", "-5"], "--bootstrap -5 must be at least 1"),
+        (["--patients", "0"], "--patients 0 must be at least 1"),
+    ],
+)
+def test_report_option_values_are_checked_before_any_work(tmp_path, args, message):
+    r = run_cli("report", "--out", tmp_path / "rep", *args)
+    assert r.returncode == 1 and message in _first_line(r.stderr)
+    assert not (tmp_path / "rep").exists()
+
+
+def test_training_on_a_split_without_any_lesion_is_refused(tmp_path):
+    root = tmp_path / "s"
+    (root / "clips").mkdir(parents=True)
+    write_video(pattern_frames(n=6), root / "clips/a.mp4", fps=10)
+    write_study(
+        root,
+        "clip_id,patient_id,path,split\na,p1,clips/a.mp4,train\n",
+        "clip_id,frame,lesion_id,x0,y0,x1,y1\n",
+    )
+    r = run_cli("train", root, "--model", "frame", "--out", tmp_path / "run", "--epochs", "1")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "split has no lesion boxes" in _first_line(r.stderr)
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_an_unexpected_failure_is_called_a_bug_with_its_log_and_no_traceback(tmp_path):
+    code = (
+        "import usbkit.cli as c, usbkit.io.check as k\n"
+        "def boom(*a, **kw):\n    raise RuntimeError('simulated')\n"
+        "k.check_study = boom\n"
+        "raise SystemExit(c.main(['--quiet', 'check', {!r}]))\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path)}
+    r = subprocess.run(
+        [sys.executable, "-c", code.format(str(tmp_path))], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    line = _first_line(r.stderr)
+    assert "an unexpected problem stopped usbkit (RuntimeError: simulated)" in line
+    assert "This is a bug in usbkit" in line and "--debug" in line
+    logs = list((tmp_path / ".cache" / "usbkit" / "logs").glob("usbkit-check-*.log"))
+    assert logs and "RuntimeError: simulated" in logs[0].read_text()
+    debug = subprocess.run(
+        [sys.executable, "-c", code.format(str(tmp_path)).replace("'--quiet'", "'--debug'")],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert "Traceback" in debug.stderr and debug.returncode == 1
+
+
+def test_expected_system_failures_are_put_in_words(tmp_path, monkeypatch):
+    """A full disk or a permission problem that reaches the command line without a usbkit
+    message still ends in one plain paragraph."""
+    from usbkit.cli import _plain_error
+
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "o"))
+    assert "the disk is full" in _plain_error(full)
+    denied = PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "p"))
+    assert "not allowed to read or write here" in _plain_error(denied)
+    assert _plain_error(RuntimeError("x")) is None

@@ -125,15 +125,26 @@ def test_report_from_an_installed_wheel_runs_the_four_notebooks_end_to_end(
     assert "widgets" in json.dumps(scrub.metadata)  # widget state stored for the HTML export
 
 
-def test_a_failing_notebook_stops_the_run_names_it_and_keeps_earlier_outputs(tiny_cohort, tmp_path):
+def test_a_failing_notebook_stops_the_run_names_it_and_writes_no_half_report(tmp_path):
+    out = tmp_path / "report"
+    r = run_cli("report", "--study", tmp_path / "nowhere", "--out", out)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "notebook 01_explore failed" in r.stderr and "no manifest.csv" in r.stderr
+    kept = tmp_path / "report.failed" / "notebooks" / "01_explore.ipynb"
+    assert f"Open {kept}" in r.stderr.replace("\n", " ") and kept.exists()
+    assert not out.exists()  # nothing half-built where the report goes
+
+
+def test_report_refuses_a_folder_of_the_users_files(tmp_path):
     out = tmp_path / "report"
     out.mkdir()
-    (out / "keep.txt").write_text("earlier result")
-    r = run_cli("report", "--study", tiny_cohort / "nowhere", "--out", out)
-    assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert "01_explore" in r.stderr and "Open this executed notebook" in r.stderr
-    assert (out / "keep.txt").read_text() == "earlier result"
-    assert (out / "notebooks" / "01_explore.ipynb").exists()
+    (out / "index.html").write_text("my own page")
+    for extra in ([], ["--overwrite"]):
+        r = run_cli("report", "--out", out, *extra)
+        assert r.returncode == 1 and "Traceback" not in r.stderr
+        assert "never overwrites files it did not write" in r.stderr
+    assert [p.name for p in out.iterdir()] == ["index.html"]
+    assert (out / "index.html").read_text() == "my own page"
 
 
 @pytest.mark.parametrize("name", ["01_explore", "03_compare"])

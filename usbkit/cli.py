@@ -9,6 +9,7 @@ what to fix, exit code 1 and no traceback (``--debug`` shows one).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import traceback
 from pathlib import Path
@@ -62,11 +63,17 @@ def _cmd_export(args) -> int:
 
 def _cmd_split(args) -> int:
     from usbkit.io.split import split_patients
-    from usbkit.io.study import load_study
+    from usbkit.io.study import MANIFEST_OPTIONAL, MANIFEST_REQUIRED, load_study
     from usbkit.safeio import write_csv
 
     study = load_study(args.study)
-    fractions = tuple(float(v) for v in args.fractions.split(","))
+    fractions = _parse_numbers(
+        args.fractions, "--fractions", "three fractions such as 0.6,0.2,0.2", count=3, minimum=0
+    )
+    if sum(fractions) <= 0:
+        raise UsbkitError(
+            f"--fractions '{args.fractions}' sum to zero", fix="Give fractions such as 0.6,0.2,0.2"
+        )
     if (
         "split" in study.manifest.columns
         and study.manifest["split"].notna().any()
@@ -79,11 +86,7 @@ def _cmd_split(args) -> int:
             fix="Add --force if you really want a new split",
         )
     out = split_patients(study.manifest, fractions, seed=args.seed)
-    cols = [
-        c
-        for c in ["clip_id", "patient_id", "path", "pathology", "split", "fps"]
-        if c in out.columns
-    ]
+    cols = [c for c in MANIFEST_REQUIRED + MANIFEST_OPTIONAL if c in out.columns]
     write_csv(study.manifest_path, out[cols])
     counts = out.groupby("split")["patient_id"].nunique().to_dict()
     print("patients per split: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
@@ -93,12 +96,15 @@ def _cmd_split(args) -> int:
 def _cmd_synth(args) -> int:
     from usbkit.synth import synthesize
 
+    _at_least(args.patients, "--patients", 1)
+    _at_least(args.seed, "--seed", 0)
     out = synthesize(
         args.out,
         preset=args.preset,
         patients=args.patients,
         seed=args.seed,
         progress=not args.quiet,
+        overwrite=args.overwrite,
     )
     print(f"wrote the synthetic study {out}")
     return 0
@@ -108,6 +114,8 @@ def _cmd_train(args) -> int:
     from usbkit.models import ModelConfig
     from usbkit.models.train import TrainConfig, train
 
+    _at_least(args.epochs, "--epochs", 1)
+    _at_least(args.seed, "--seed", 0)
     cfg = TrainConfig(
         study=str(args.study),
         model=ModelConfig(kind=args.model),
@@ -148,37 +156,65 @@ def _parse_detections(specs: list[str]) -> dict[str, Path]:
     return dets
 
 
-def _parse_rates(text: str) -> tuple[float, ...]:
+def _parse_numbers(
+    text: str,
+    option: str,
+    example: str,
+    *,
+    count: int | None = None,
+    minimum: float | None = None,
+    positive: bool = False,
+) -> tuple[float, ...]:
+    """Comma-separated finite numbers of a command-line option, checked before any use."""
     try:
-        return tuple(float(v) for v in text.split(","))
+        values = tuple(float(v) for v in str(text).split(","))
     except ValueError:
-        raise UsbkitError(f"--fp-rates '{text}' must be numbers such as 0.1,0.2,0.5") from None
+        raise UsbkitError(f"{option} '{text}' must be {example}") from None
+    if not all(math.isfinite(v) for v in values):
+        raise UsbkitError(f"{option} '{text}' must be finite numbers ({example})")
+    if count is not None and len(values) != count:
+        raise UsbkitError(f"{option} '{text}' must be {example}")
+    if positive and any(v <= 0 for v in values):
+        raise UsbkitError(f"{option} '{text}' must be numbers above 0 ({example})")
+    if minimum is not None and any(v < minimum for v in values):
+        raise UsbkitError(f"{option} '{text}' must not be below {minimum:g} ({example})")
+    return values
+
+
+def _at_least(value: int | None, option: str, low: int) -> None:
+    if value is not None and value < low:
+        raise UsbkitError(f"{option} {value} must be at least {low}")
 
 
 def _cmd_evaluate(args) -> int:
+    from usbkit.evaluation.matching import parse_hit
     from usbkit.evaluation.results import EvalConfig, evaluate_study, table_markdown
+    from usbkit.safeio import output_dir
 
     dets = _parse_detections(args.detections)
-    if args.bootstrap < 1:
-        raise UsbkitError("--bootstrap must be at least 1")
+    _at_least(args.bootstrap, "--bootstrap", 1)
+    _at_least(args.seed, "--seed", 0)
     cfg = EvalConfig(
-        hit=args.hit,
-        fp_rates=_parse_rates(args.fp_rates),
+        hit=str(parse_hit(args.hit)),
+        fp_rates=_parse_numbers(
+            args.fp_rates, "--fp-rates", "FP/scan rates such as 0.1,0.2,0.5", positive=True
+        ),
         n_boot=args.bootstrap,
         seed=args.seed,
         split=args.split,
     )
-    results = evaluate_study(args.study, dets, args.out, cfg, progress=not args.quiet)
-    if args.figures:
-        from usbkit.io.detections import load_detections
-        from usbkit.io.study import load_study
-        from usbkit.report.figures import study_figures
+    with output_dir(args.out, "evaluate", overwrite=args.overwrite) as tmp:
+        results = evaluate_study(args.study, dets, tmp, cfg, progress=not args.quiet)
+        if args.figures:
+            from usbkit.io.detections import load_detections
+            from usbkit.io.study import load_study
+            from usbkit.report.figures import study_figures
 
-        study = load_study(args.study)
-        known = set(study.manifest["clip_id"])
-        study_figures(
-            results, args.out, study, {n: load_detections(p, known) for n, p in dets.items()}
-        )
+            study = load_study(args.study)
+            known = set(study.manifest["clip_id"])
+            study_figures(
+                results, tmp, study, {n: load_detections(p, known) for n, p in dets.items()}
+            )
     print(table_markdown(results))
     print(f"wrote {Path(args.out) / 'results.json'}")
     return 0
@@ -187,6 +223,10 @@ def _cmd_evaluate(args) -> int:
 def _cmd_report(args) -> int:
     from usbkit.report.builder import ReportConfig, copy_figures, run_report
 
+    _at_least(args.epochs, "--epochs", 1)
+    _at_least(args.bootstrap, "--bootstrap", 1)
+    _at_least(args.patients, "--patients", 1)
+    _at_least(args.seed, "--seed", 0)
     cfg = ReportConfig(
         study=str(args.study) if args.study else "",
         out=str(args.out),
@@ -197,6 +237,7 @@ def _cmd_report(args) -> int:
         train=args.train,
         epochs=args.epochs,
         bootstrap=args.bootstrap,
+        overwrite=args.overwrite,
     )
     index = run_report(cfg, progress=not args.quiet)
     if args.figures:
@@ -227,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--patients", type=int, default=None, help="default: the preset's")
     s.add_argument("--preset", choices=PRESETS, default=SynthConfig.preset)
     s.add_argument("--seed", type=int, default=SynthConfig.seed)
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier output of this same command (kept until the new one is complete)",
+    )
     s.set_defaults(func=_cmd_synth)
 
     s = sub.add_parser("check", help="validate a study and list every problem")
@@ -275,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--split", default=None)
     s.add_argument("--device", default=train_defaults.device)
-    s.add_argument("--overwrite", action="store_true", help="replace an existing detections file")
+    s.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier detections file of usbkit"
+    )
     s.set_defaults(func=_cmd_detect)
 
     s = sub.add_parser("evaluate", help="FROC, sensitivities at FP/scan rates and paired tests")
@@ -288,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bootstrap", type=int, default=eval_defaults.n_boot)
     s.add_argument("--seed", type=int, default=eval_defaults.seed)
     s.add_argument("--figures", action="store_true", help="also draw the figures into OUT")
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier output of this same command (kept until the new one is complete)",
+    )
     s.set_defaults(func=_cmd_evaluate)
 
     s = sub.add_parser(
@@ -307,12 +360,84 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=report_defaults.seed)
     s.add_argument("--split", default=report_defaults.split)
     s.add_argument("--bootstrap", type=int, default=report_defaults.bootstrap)
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier output of this same command (kept until the new one is complete)",
+    )
     s.set_defaults(func=_cmd_report)
     return p
 
 
+ISSUES_URL = "https://github.com/usbkit/usbkit/issues"
+
+
+def _plain_error(exc: BaseException) -> str | None:
+    """A one-paragraph message for an expected failure that is not a UsbkitError."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    if isinstance(exc, FileNotFoundError):
+        return f"{exc.filename}: this file or folder does not exist. Check the path"
+    if isinstance(exc, PermissionError):
+        return (
+            f"{exc.filename}: usbkit is not allowed to read or write here. Choose another "
+            "folder or change its permissions"
+        )
+    if isinstance(exc, IsADirectoryError | NotADirectoryError):
+        return f"{exc.filename}: a folder was found where a file was expected (or the reverse)"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        import errno
+
+        if exc.errno == errno.ENOSPC:
+            return (
+                f"{exc.filename or 'the output'}: the disk is full. Free some space or write "
+                "the output to another disk; nothing already there was changed"
+            )
+        return f"{exc.filename or 'a file'}: {exc.strerror}. Check the path and the disk"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"a JSON file is not valid JSON ({exc.msg}, line {exc.lineno}). Fix or replace it"
+    if isinstance(exc, UnicodeDecodeError):
+        return "a text file is not in UTF-8 (or is not a text file). Save it as UTF-8 text"
+    if isinstance(exc, ET.ParseError):
+        return f"an XML file cannot be read ({exc}). Export it again"
+    if isinstance(exc, MemoryError):
+        return "the computer ran out of memory. Close other programs or use a smaller study"
+    return None
+
+
+def _report_bug(command: str, exc: BaseException) -> str:
+    """Write the traceback to a log file; return the user's one-paragraph bug message."""
+    import tempfile
+    import time
+
+    text = "".join(traceback.format_exception(exc))
+    log = None
+    for folder in (Path.home() / ".cache" / "usbkit" / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            log = folder / f"usbkit-{command}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+            log.write_text(text, encoding="utf-8")
+            break
+        except OSError:
+            log = None
+    where = f"The details are in {log}" if log else "The details could not be saved"
+    return (
+        f"an unexpected problem stopped usbkit ({exc.__class__.__name__}: {exc}). This is a "
+        f"bug in usbkit, not something you did wrong. {where}; please report it at "
+        f"{ISSUES_URL} with that file attached. Run the command again with --debug to see the "
+        "details here"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``usbkit`` console script."""
+    """Entry point of the ``usbkit`` console script: the one error boundary of every command.
+
+    A user's mistake (``UsbkitError``) and expected failures (missing files, permissions, a
+    full disk, unreadable JSON or XML) end in one paragraph and exit code 1; anything
+    unexpected ends in a short message that says it is a bug and where its log is; the
+    traceback shows only with ``--debug``.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -324,10 +449,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print(
-            f"usbkit {args.command}: interrupted; outputs already written are kept.",
+            f"usbkit {args.command}: interrupted; earlier outputs are unchanged.",
             file=sys.stderr,
         )
         return 130
+    except Exception as exc:  # noqa: BLE001 - the one place every failure is put in words
+        if args.debug:
+            traceback.print_exc()
+        plain = _plain_error(exc)
+        message = plain if plain is not None else _report_bug(args.command, exc)
+        print(f"usbkit {args.command}: error: {message}.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

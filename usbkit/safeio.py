@@ -8,6 +8,7 @@ half-written file where a good one used to be.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from usbkit.errors import UsbkitError
+from usbkit.version import __version__
 
 
 @contextlib.contextmanager
@@ -169,3 +171,115 @@ def atomic_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+#: The file that marks a folder as the output of a usbkit command (and which command).
+OUTPUT_MARKER = ".usbkit-output.json"
+
+
+def output_owner(path: str | Path) -> str | None:
+    """The usbkit command that wrote the folder ``path`` (its marker), or None."""
+    marker = Path(path) / OUTPUT_MARKER
+    try:
+        return str(json.loads(marker.read_text(encoding="utf-8"))["command"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def mark_output(path: str | Path, command: str) -> Path:
+    """Mark the folder ``path`` as the output of usbkit ``command`` (see :func:`output_owner`)."""
+    return write_text(
+        Path(path) / OUTPUT_MARKER, json.dumps({"command": command, "usbkit_version": __version__})
+    )
+
+
+def check_output_dir(dest: str | Path, command: str, overwrite: bool) -> Path:
+    """Apply the output rule to folder ``dest`` before anything is computed.
+
+    A missing or empty folder is fine. A folder holding files is refused, unless it is an
+    earlier output of the same ``command`` (its marker says so) and ``overwrite`` is given.
+    """
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise UsbkitError(
+            "this output is a file, not a folder",
+            file=dest,
+            fix="Give a new folder name for the output",
+        )
+    if not dest.exists() or not any(dest.iterdir()):
+        return dest
+    owner = output_owner(dest)
+    if not overwrite:
+        again = (
+            f"or add --overwrite to replace this earlier `usbkit {command}` output"
+            if owner == command
+            else "usbkit never overwrites files it did not write"
+        )
+        raise UsbkitError(
+            "this output folder already holds files",
+            file=dest,
+            fix=f"Choose a new folder name, {again}",
+        )
+    if owner != command:
+        what = f"an earlier `usbkit {owner}` output" if owner else "not a usbkit output"
+        raise UsbkitError(
+            f"--overwrite only replaces an earlier `usbkit {command}` output, and this folder "
+            f"is {what}",
+            file=dest,
+            fix="Choose a new folder name; usbkit never overwrites files it did not write",
+        )
+    return dest
+
+
+@contextlib.contextmanager
+def output_dir(dest: str | Path, command: str, *, overwrite: bool = False) -> Iterator[Path]:
+    """Build the whole output of ``command`` aside and swap it into ``dest`` when complete.
+
+    The output rule of every usbkit command (docs/command-line.md#rules-every-command-follows):
+    a non-empty ``dest`` is refused unless it is an earlier output of the same command and
+    ``overwrite`` is given; then the earlier output stays byte-identical until the new one is
+    complete, and survives a failed or interrupted run. The folder is marked as this
+    command's output.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> with output_dir(root / "res", "evaluate") as tmp:
+    ...     _ = (tmp / "results.json").write_text("{}")
+    >>> output_owner(root / "res")
+    'evaluate'
+    >>> with output_dir(root / "res", "evaluate") as tmp:  # doctest: +ELLIPSIS
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    usbkit.errors.UsbkitError: ...res: this output folder already holds files. Choose a new folder name, or add --overwrite to replace this earlier `usbkit evaluate` output.
+    """
+    dest = check_output_dir(dest, command, overwrite)
+    with atomic_dir(dest, overwrite=True) as tmp:
+        mark_output(tmp, command)
+        yield tmp
+
+
+def check_output_file(dest: str | Path, overwrite: bool, looks_like_ours) -> Path:
+    """The output rule for a single file: an existing file is replaced only with
+    ``overwrite`` and only when ``looks_like_ours(path)`` says usbkit wrote it."""
+    dest = Path(dest)
+    if dest.is_dir():
+        raise UsbkitError(
+            "this output is a folder, not a file", file=dest, fix="Give a file name (.csv)"
+        )
+    if dest.exists():
+        if not overwrite:
+            raise UsbkitError(
+                "this output already exists and usbkit does not overwrite results",
+                file=dest,
+                fix="Choose a new output name, or add --overwrite to replace it",
+            )
+        if not looks_like_ours(dest):
+            raise UsbkitError(
+                "--overwrite only replaces a file usbkit wrote, and this one is not",
+                file=dest,
+                fix="Choose a new output name; usbkit never overwrites files it did not write",
+            )
+    return dest

@@ -9,6 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from usbkit.config import config_from_dict, config_to_dict
+from usbkit.errors import UsbkitError
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise UsbkitError(f"invalid setting: {message}", fix="Correct this setting")
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,18 @@ class ModelConfig:
     width: int = 24
     window: int = 8
     embed: int = 8
+
+    def __post_init__(self) -> None:
+        _check(
+            self.kind in ("frame", "sequence"), f"model kind '{self.kind}' is not frame or sequence"
+        )
+        h, w = self.input_size
+        _check(
+            int(h) == h and int(w) == w and h >= 32 and w >= 32 and h % 16 == 0 and w % 16 == 0,
+            f"input size {h}x{w} must be two whole multiples of 16, at least 32",
+        )
+        _check(self.width >= 4 and self.width % 4 == 0, "width must be a multiple of 4")
+        _check(self.window >= 1 and self.embed >= 1, "window and embed must be at least 1")
 
     def to_dict(self) -> dict:
         """The config as plain JSON-ready values (saved in every checkpoint)."""
@@ -82,6 +100,16 @@ class TrainConfig:
     val_fp_rate: float = 0.5
     train_split: str = "train"
     val_split: str = "val"
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, f"epochs {self.epochs} must be at least 1")
+        _check(self.batch >= 1, f"batch {self.batch} must be at least 1")
+        _check(
+            self.window_length >= 1 and self.window_step >= 1, "windows need length and step >= 1"
+        )
+        _check(self.lr > 0 and self.weight_decay >= 0, "lr must be above 0, weight_decay >= 0")
+        _check(self.seed >= 0, f"seed {self.seed} must be 0 or more")
+        _check(self.val_fp_rate > 0, f"val_fp_rate {self.val_fp_rate} must be above 0")
 
     def to_dict(self) -> dict:
         """The settings as plain JSON-ready values (nested ``model`` included)."""

@@ -23,13 +23,13 @@ from usbkit.io.clip import Clip, ReaderSettings, clamp_boxes, open_clip
 from usbkit.io.detections import DETECTION_COLUMNS, MAX_PER_FRAME, MIN_SCORE
 from usbkit.models import FrameDetector, ModelConfig, build_model
 from usbkit.models.data import scale_of, to_input
-from usbkit.safeio import atomic_path
+from usbkit.safeio import atomic_path, check_output_file
 
 PRETRAINED = ("frame", "sequence")
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` -> cuda, then mps, then cpu."""
+    """``auto`` -> cuda, then mps, then cpu; a device that is not there is a clear error."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -37,9 +37,24 @@ def pick_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        return torch.device(name)
-    except RuntimeError:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
         raise UsbkitError(f"unknown device '{name}'", fix="Use auto, cpu, cuda or mps") from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None
+        and torch.backends.mps.is_available(),
+    }.get(device.type, False)
+    if device.type == "cuda" and available and device.index is not None:
+        available = device.index < torch.cuda.device_count()
+    if not available:
+        raise UsbkitError(
+            f"the device '{name}' is not available on this computer (this PyTorch sees "
+            f"{'a GPU' if torch.cuda.is_available() else 'no GPU'})",
+            fix="Use --device auto (a GPU when there is one, else the CPU) or --device cpu",
+        )
+    return device
 
 
 def pretrained_path(kind: str) -> Path:
@@ -72,32 +87,79 @@ def checkpoint_file(ref: str | Path) -> Path:
 
 def checkpoint_payload(ref: str | Path) -> dict:
     """The saved content of a checkpoint (weights, configs, training log): the one place a
-    checkpoint file is read."""
+    checkpoint file is read.
+
+    Loaded with ``weights_only=True``: a file that holds anything but tensors and plain
+    values (code that would run on loading) is refused, never executed.
+    """
+    import pickle
+    import zipfile
+
     path = checkpoint_file(ref)
+    not_ours = "Give a best.pt or last.pt written by `usbkit train`, or pretrained:frame"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():  # not an object that would run code: garbage
+            raise UsbkitError(
+                "this file is not a PyTorch checkpoint (or it is damaged)",
+                file=path,
+                fix=not_ours,
+            ) from None
         raise UsbkitError(
-            f"this checkpoint cannot be read ({exc.__class__.__name__})", file=path
+            "this file holds more than model weights (objects that could run code when "
+            "loaded), so usbkit does not load it",
+            file=path,
+            fix=not_ours,
         ) from None
-    if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise UsbkitError(
+            f"this checkpoint cannot be read; it looks damaged or cut short "
+            f"({exc.__class__.__name__})",
+            file=path,
+            fix="Copy it again, or for a training run delete last.pt to restart from scratch",
+        ) from None
+    if (
+        not isinstance(state, dict)
+        or not isinstance(state.get("model"), dict)
+        or not isinstance(state.get("model_config"), dict)
+        or not all(isinstance(v, torch.Tensor) for v in state["model"].values())
+    ):
         raise UsbkitError(
             "this file is not a usbkit checkpoint (it has no model weights and config)",
             file=path,
-            fix="Give a best.pt or last.pt written by `usbkit train`",
+            fix=not_ours,
         )
     return state
 
 
 def load_checkpoint(ref: str | Path, device: torch.device | None = None) -> FrameDetector:
     """Load a detector from a run folder (its ``best.pt``), a ``.pt`` file, or
-    ``pretrained:frame`` / ``pretrained:sequence``."""
+    ``pretrained:frame`` / ``pretrained:sequence``; its weights are checked against its
+    config before use."""
     path = checkpoint_file(ref)
     state = checkpoint_payload(path)
     cfg = config_from_dict(ModelConfig, state["model_config"], source=path)
-    model = build_model(cfg)
-    weights = {k: v.float() for k, v in state["model"].items()}
-    model.load_state_dict(weights)
+    try:
+        model = build_model(cfg)
+    except ValueError as exc:
+        raise UsbkitError(
+            f"this checkpoint's model config is not valid ({exc})", file=path
+        ) from None
+    expected = model.state_dict()
+    weights = state["model"]
+    wrong = [
+        k for k, v in expected.items() if k not in weights or tuple(weights[k].shape) != v.shape
+    ]
+    extra = [k for k in weights if k not in expected]
+    if wrong or extra:
+        raise UsbkitError(
+            f"this checkpoint's weights do not fit its own model config ({len(wrong)} missing "
+            f"or of the wrong shape, {len(extra)} unknown; e.g. {(wrong + extra)[0]})",
+            file=path,
+            fix="The file is damaged or was edited; use the checkpoint as usbkit train wrote it",
+        )
+    model.load_state_dict({k: v.float() for k, v in weights.items()})
     model.eval()
     return model.to(device or torch.device("cpu"))
 
@@ -135,14 +197,14 @@ def detect_study(
     """Run a detector over the clips of a study (or one split) and write detections.csv."""
     from usbkit.io.study import load_study
 
+    out = check_output_file(out, overwrite, _is_detections_file)
     study = load_study(study_root)
     dev = pick_device(device)
     model = load_checkpoint(checkpoint, dev)
     rows = study.clips(split)
     if rows.empty:
         raise UsbkitError(f"no clips in split '{split}'", file=study.manifest_path)
-    out = Path(out)
-    with atomic_path(out, overwrite=overwrite) as tmp:
+    with atomic_path(out) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(",".join(DETECTION_COLUMNS) + "\n")
             bar = tqdm(
@@ -161,6 +223,15 @@ def detect_study(
                             f"{row.clip_id},{f},{s:.5f},{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f}\n"
                         )
     return out
+
+
+def _is_detections_file(path: Path) -> bool:
+    """Whether ``path`` starts with the header usbkit writes for detections."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.readline().strip() == ",".join(DETECTION_COLUMNS)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def detections_frame(model: FrameDetector, entries, device=None) -> pd.DataFrame:

@@ -35,7 +35,14 @@ from usbkit.models.centernet import build_targets, detection_loss
 from usbkit.models.config import TrainConfig
 from usbkit.models.data import ClipEntry, WindowSampler, load_clips
 from usbkit.models.detect import checkpoint_payload, detections_frame, pick_device
-from usbkit.safeio import atomic_path, ensure_writable_dir, write_csv, write_text
+from usbkit.safeio import (
+    atomic_path,
+    ensure_writable_dir,
+    mark_output,
+    output_owner,
+    write_csv,
+    write_text,
+)
 
 
 def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=None) -> Path:
@@ -63,6 +70,7 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
     cfg, start_epoch, log, best_key, state = resume_state(out, cfg)
     if rank == 0:
         ensure_writable_dir(out)
+        mark_output(out, "train")
         write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
     device = distributed.device_for_rank(pick_device(cfg.device), rank)
     torch.manual_seed(cfg.seed)
@@ -255,6 +263,14 @@ def load_data(cfg: TrainConfig, progress: bool = False) -> tuple[list[ClipEntry]
             file=study.manifest_path,
             fix="Run `usbkit split STUDY` first",
         )
+    if not any(len(b) for e in train_clips for b in e.boxes):
+        raise UsbkitError(
+            f"the '{cfg.train_split}' split has no lesion boxes, so a detector trained on it "
+            "would only learn that there is never a mass",
+            file=study.annotations_path,
+            fix="Annotate the lesions of the training clips (or use the shipped detectors: "
+            "usbkit detect --checkpoint pretrained:sequence)",
+        )
     val_clips = []
     if (
         cfg.val_split
@@ -426,6 +442,15 @@ def resume_state(
         When ``out`` holds a run of another model kind or study.
     """
     last = out / "last.pt"
+    if out.exists() and not out.is_dir():
+        raise UsbkitError("this run folder is a file", file=out, fix="Give a new --out folder")
+    if out.is_dir() and any(out.iterdir()) and output_owner(out) != "train":
+        raise UsbkitError(
+            "this folder holds files that are not a usbkit training run, and usbkit never "
+            "writes over them",
+            file=out,
+            fix="Choose a new --out folder (a run resumes only in its own folder)",
+        )
     if not last.exists():
         return cfg, 0, [], (-math.inf, -math.inf), None
     state = checkpoint_payload(last)

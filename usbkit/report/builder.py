@@ -22,7 +22,7 @@ from usbkit.errors import UsbkitError
 from usbkit.evaluation.results import EvalConfig
 from usbkit.models.config import TrainConfig
 from usbkit.report.run import Run
-from usbkit.safeio import ensure_writable_dir, write_text
+from usbkit.safeio import ensure_writable_dir, output_dir, write_text
 
 NOTEBOOKS = ("01_explore", "02_train", "03_compare", "04_scrub")
 
@@ -60,6 +60,8 @@ class ReportConfig:
         FP/scan rates of the study's table.
     hit : str
         Hit rule.
+    overwrite : bool
+        Replace an earlier report in ``out`` (it stays untouched until the new one is done).
     """
 
     study: str = ""
@@ -74,6 +76,7 @@ class ReportConfig:
     bootstrap: int = EvalConfig.n_boot
     fp_rates: tuple[float, ...] = EvalConfig.fp_rates
     hit: str = EvalConfig.hit
+    overwrite: bool = False
 
     def notebook_parameters(self) -> dict:
         """The papermill parameters of every notebook (JSON types)."""
@@ -118,9 +121,9 @@ def run_notebook(
         )
     except pm.PapermillExecutionError as exc:
         raise UsbkitError(
-            f"notebook {src.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
+            f"notebook {src.stem} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
             file=dest,
-            fix="Open this executed notebook to see the failing cell; earlier outputs are kept",
+            fix="Open this executed notebook to see the failing cell",
         ) from None
     return dest
 
@@ -180,6 +183,12 @@ def index_page(
 def run_report(config: ReportConfig = ReportConfig(), progress: bool = True) -> Path:
     """Run the whole study from the notebooks and write ``OUT/index.html``.
 
+    The report is built in a temporary folder beside ``OUT`` and swapped in whole when
+    complete (docs/command-line.md#rules-every-command-follows): an earlier report stays
+    byte-identical until then, and a failed or interrupted run leaves it untouched. When a
+    notebook fails, the executed notebooks so far are kept in ``OUT.failed/notebooks`` and
+    the error names the one to open.
+
     Parameters
     ----------
     config : ReportConfig
@@ -193,31 +202,55 @@ def run_report(config: ReportConfig = ReportConfig(), progress: bool = True) -> 
         ``OUT/index.html``.
     """
     t0 = time.perf_counter()
-    out = ensure_writable_dir(Path(config.out).resolve())
+    out = Path(config.out).resolve()
     src = notebooks_dir()
-    (out / "notebooks").mkdir(exist_ok=True)
-    params = config.notebook_parameters()
-    params["study"] = str(Path(config.study).resolve()) if config.study else ""
-    params["out"] = str(out)
-    for name in NOTEBOOKS:
-        if progress:
-            print(f"running {name} ...", flush=True)
-        run_notebook(
-            src / f"{name}.ipynb",
-            out / "notebooks" / f"{name}.ipynb",
-            declared_parameters(src / f"{name}.ipynb", params),
-            progress=progress,
-            cwd=out,
+    with output_dir(out, "report", overwrite=config.overwrite) as tmp:
+        params = config.notebook_parameters()
+        params["study"] = str(Path(config.study).resolve()) if config.study else ""
+        params["out"] = str(tmp)
+        (tmp / "notebooks").mkdir()
+        for name in NOTEBOOKS:
+            if progress:
+                print(f"running {name} ...", flush=True)
+            executed = tmp / "notebooks" / f"{name}.ipynb"
+            try:
+                run_notebook(
+                    src / f"{name}.ipynb",
+                    executed,
+                    declared_parameters(src / f"{name}.ipynb", params),
+                    progress=progress,
+                    cwd=tmp,
+                )
+            except UsbkitError as exc:
+                raise _failed_notebook(exc, tmp, out, name) from None
+            to_html(executed, tmp / "html" / f"{name}.html")
+        run = Run.open(tmp)
+        results = run.read_results() if run.results else None
+        figures = sorted(run.results_dir.glob("fig*.*"))
+        pages = sorted(run.scrubber_dir.glob("*.html"))
+        write_text(
+            tmp / "index.html", index_page(tmp, results, pages, figures, time.perf_counter() - t0)
         )
-        to_html(out / "notebooks" / f"{name}.ipynb", out / "html" / f"{name}.html")
-    run = Run.open(out)
-    results = run.read_results() if run.results else None
-    figures = sorted(run.results_dir.glob("fig*.*"))
-    pages = sorted(run.scrubber_dir.glob("*.html"))
-    write_text(
-        out / "index.html", index_page(out, results, pages, figures, time.perf_counter() - t0)
-    )
     return out / "index.html"
+
+
+def _failed_notebook(exc: UsbkitError, tmp: Path, out: Path, name: str) -> UsbkitError:
+    """Keep the executed notebooks of a failed report beside ``out``; the error to raise."""
+    failed = out.with_name(out.name + ".failed")
+    kept = None
+    try:
+        with output_dir(failed, "report-failed", overwrite=True) as dest:
+            shutil.copytree(tmp / "notebooks", dest / "notebooks")
+        kept = failed / "notebooks" / f"{name}.ipynb"
+    except (UsbkitError, OSError):
+        pass
+    where = (
+        f"Open {kept} to see the failing cell"
+        if kept
+        else "The executed notebooks could not be kept"
+    )
+    earlier = "the earlier report is unchanged" if any(out.glob("*")) else "no report was written"
+    return UsbkitError(exc.message, file=None, fix=f"{where}; {earlier}")
 
 
 def copy_figures(index: Path, dest: str | Path) -> list[Path]:

@@ -22,7 +22,8 @@ file-name conventions:
      "detections": {"single frame": "detections/single_frame.csv", ...},
      "results": "results/results.json"}
 
-Paths inside the run folder are stored relative to it, so a run folder can be moved.
+Paths inside the run folder (a synthesized study too) are stored relative to it, so a run
+folder can be moved.
 """
 
 from __future__ import annotations
@@ -90,14 +91,20 @@ class Run:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             data.pop("folder", None)
-            return cls(folder=folder, **data)
+            run = cls(folder=folder, **data)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
             raise UsbkitError(f"this run manifest cannot be read ({exc})", file=path) from None
+        if run.study and not Path(run.study).is_absolute():
+            run.study = str(folder / run.study)
+        return run
 
     def save(self) -> Path:
         """Write ``run.json`` atomically."""
         self.usbkit_version = __version__
         data = {k: v for k, v in asdict(self).items() if k != "folder"}
+        study = Path(self.study) if self.study else None
+        if study is not None and study.is_relative_to(self.folder):
+            data["study"] = str(study.relative_to(self.folder))  # moves with the run folder
         self.folder.mkdir(parents=True, exist_ok=True)
         return write_text(self.folder / RUN_FILE, json.dumps(data, indent=1))
 

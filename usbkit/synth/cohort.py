@@ -14,7 +14,7 @@ from usbkit.errors import UsbkitError
 from usbkit.io.encode import write_video
 from usbkit.io.split import split_patients
 from usbkit.io.study import write_study_tables
-from usbkit.safeio import atomic_dir
+from usbkit.safeio import output_dir
 from usbkit.synth.config import SynthConfig, preset_config
 from usbkit.synth.scene import SweepRenderer, plan_sweep
 from usbkit.synth.screen import make_screen
@@ -135,6 +135,7 @@ def synthesize(
     config: SynthConfig | None = None,
     progress: bool = True,
     workers: int | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write a synthetic cine cohort as a study folder.
 
@@ -154,6 +155,8 @@ def synthesize(
         Show a progress bar.
     workers : int, optional
         Processes used for rendering (default: all cores).
+    overwrite : bool
+        Replace an earlier synthetic cohort in ``out`` (kept until the new one is complete).
 
     Returns
     -------
@@ -165,7 +168,7 @@ def synthesize(
     if cfg.patients < 1:
         raise UsbkitError("the number of patients must be at least 1")
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    with output_dir(out, "synth", overwrite=overwrite) as tmp:
         specs = plan_cohort(cfg)
         n_workers = workers or _worker_count(len(specs))
         results = []
