@@ -34,7 +34,24 @@ def browser():
         b.close()
 
 
-def test_static_scrubber_page_moves_with_slider_and_keys(tiny_cohort, browser, tmp_path):
+VIEWER = ".usbkit-viewer"
+
+
+def _frame(page) -> str:
+    return page.evaluate(f"document.querySelector('{VIEWER}').dataset.frame")
+
+
+def _wait_frame(page, value: int, timeout: int = 30_000) -> None:
+    page.wait_for_function(
+        f"document.querySelector('{VIEWER}') && "
+        f"document.querySelector('{VIEWER}').dataset.frame === '{value}'",
+        timeout=timeout,
+    )
+
+
+def test_static_viewer_page_moves_with_keys_slider_timeline_and_play(
+    tiny_cohort, browser, tmp_path
+):
     from usbkit.io.study import load_study
     from usbkit.viewer.static_page import write_pages
 
@@ -43,22 +60,37 @@ def test_static_scrubber_page_moves_with_slider_and_keys(tiny_cohort, browser, t
     cid = study.clips("test").clip_id.iloc[0]
     page_path = write_pages(study, dets, {"single frame": 0.3, "sequence": 0.3}, tmp_path, [cid])[0]
     assert page_path.stat().st_size < 1_500_000
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": 1024, "height": 800})
+    page.route(
+        "**/*", lambda r: r.abort() if not r.request.url.startswith("file:") else r.continue_()
+    )
     page.goto(page_path.as_uri())
-    page.wait_for_function("document.getElementById('view').dataset.frame === '0'")
-    before = page.evaluate("document.getElementById('view').toDataURL()")
+    _wait_frame(page, 0)
+    before = page.evaluate(f"document.querySelector('{VIEWER} canvas').toDataURL()")
     page.keyboard.press("ArrowRight")
-    page.wait_for_function("document.getElementById('view').dataset.frame === '1'")
-    assert "frame 2 /" in page.inner_text("#label")
-    after = page.evaluate("document.getElementById('view').toDataURL()")
-    assert after != before
+    _wait_frame(page, 1)
+    assert "frame 1 of 0–" in page.inner_text(".usbkit-label")
+    page.wait_for_timeout(100)
+    assert page.evaluate(f"document.querySelector('{VIEWER} canvas').toDataURL()") != before
     page.keyboard.press("PageDown")
-    page.wait_for_function("document.getElementById('view').dataset.frame === '11'")
-    page.fill("#slider", "3")
-    page.dispatch_event("#slider", "input")
-    page.wait_for_function("document.getElementById('view').dataset.frame === '3'")
+    _wait_frame(page, 11)
+    page.fill(".usbkit-slider", "3")
+    page.dispatch_event(".usbkit-slider", "input")
+    _wait_frame(page, 3)
+    box = page.locator(".usbkit-timeline").bounding_box()
+    page.locator(".usbkit-timeline").click(position={"x": box["width"] - 12, "y": 40})
+    n = page.evaluate(f"document.querySelector('{VIEWER}').usbkit.clip.n")
+    assert int(_frame(page)) >= n - 2  # the right end of the timeline is the last frame
+    page.keyboard.press("Home")
+    _wait_frame(page, 0)
+    page.click(".usbkit-play")
+    _wait_frame(page, n - 1, timeout=20_000)
+    played = page.evaluate(f"document.querySelector('{VIEWER}').usbkit.played")
+    assert played["advanced"] == n - 1 and played["shown"] >= 0.95 * played["advanced"]
+    page.locator(".usbkit-jump", has_text="next miss").first.click()
+    assert page.inner_text(".usbkit-message").strip()  # says where it went, or that there is none
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "static_scrubber.png"))
+    page.screenshot(path=str(ARTIFACTS / "static_viewer.png"), full_page=True)
 
 
 @pytest.fixture
@@ -140,22 +172,31 @@ def _drive_scrubber(page, jupyterlab):
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=30_000)
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click(timeout=10_000)
     _accept_kernel_dialog(page)
-    img = page.wait_for_selector("img.widget-image", timeout=120_000)
-    label = page.locator(".widget-html-content", has_text="frame 1 /").first
-    label.wait_for(timeout=60_000)
-    src0 = img.get_attribute("src")
-    handle = page.locator(".widget-slider .noUi-handle").first
-    handle.focus()
+    _wait_frame(page, 0, timeout=180_000)
+    page.locator(f"{VIEWER} canvas").first.click()
     page.keyboard.press("ArrowRight")
-    page.locator(".widget-html-content", has_text="frame 2 /").first.wait_for(timeout=30_000)
+    _wait_frame(page, 1)
+    page.keyboard.press("ArrowRight")
+    _wait_frame(page, 2)
+    page.keyboard.press("PageDown")
+    _wait_frame(page, 12)
+    # the timeline jumps wherever it is clicked, not only on a line
+    box = page.locator(".usbkit-timeline").first.bounding_box()
+    page.locator(".usbkit-timeline").first.click(position={"x": 45, "y": box["height"] - 30})
+    _wait_frame(page, 0)
+    page.locator(".usbkit-play").first.click()
+    n = page.evaluate(f"document.querySelector('{VIEWER}').usbkit.clip.n")
+    _wait_frame(page, n - 1, timeout=30_000)
+    played = page.evaluate(f"document.querySelector('{VIEWER}').usbkit.played")
+    assert played["shown"] >= 0.95 * played["advanced"]
+    # the clip picker sends another clip to the same viewer
+    first = page.evaluate(f"document.querySelector('{VIEWER}').usbkit.clip.clip_id")
+    select = page.locator(".widget-dropdown select").nth(1)
+    options = select.locator("option").all_inner_texts()
+    other = next(o for o in options if o != first)
+    select.select_option(other)
     page.wait_for_function(
-        "(s) => document.querySelector('img.widget-image').src !== s", arg=src0, timeout=30_000
+        f"document.querySelector('{VIEWER}').usbkit.clip.clip_id === {other!r}", timeout=60_000
     )
-    src1 = page.locator("img.widget-image").first.get_attribute("src")
-    assert src1 != src0
-    # the keyboard on the image itself (ipyevents): right arrow advances again
-    page.locator("img.widget-image").first.click()
-    page.keyboard.press("ArrowRight")
-    page.locator(".widget-html-content", has_text="frame 3 /").first.wait_for(timeout=30_000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "scrubber_jupyterlab.png"), full_page=True)

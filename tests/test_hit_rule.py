@@ -87,10 +87,13 @@ def test_the_scrubber_labels_marks_as_the_numbers_count_them(case):
         view = scrubber.view
         assert view.models["m"].hit.tolist() == hit_flags, rule
         assert view.events("m")["fp"].tolist() == fp_frames, rule
-        # thresholds start at the operating point the results hold
-        assert scrubber.thresholds["m"].value == pytest.approx(
-            results[rule]["models"]["m"]["threshold"][0]
-        )
+        # what the browser receives: the same labels, and thresholds at the operating point
+        sent = scrubber.viewer.clip["models"][0]
+        assert sent["marks"]["hit"] == [int(v) for v in hit_flags], rule
+        assert sent["threshold"] == pytest.approx(results[rule]["models"]["m"]["threshold"][0])
+        assert scrubber.viewer.clip["hit_rule"] == rule
+        # the false-positive tracks the "next false positive" button steps through
+        assert [t["frames"] for t in sent["tracks"]] == ([[1]] if fp_frames else []), rule
 
 
 def test_scrubber_outcome_filters_work_per_lesion():

@@ -1,28 +1,30 @@
-"""Everything the scrubbers show about one clip, computed once: frames, boxes, scores, outcomes.
+"""Everything the viewer shows about one clip, computed once: frames, boxes, scores, outcomes.
 
-Frames are decoded once (cropped to the B-mode image, so burned-in patient text is not shown)
-and pre-encoded as JPEG; a frame with overlays is drawn with numpy and encoded on demand, and
-kept in a small cache, so changing frames costs a few milliseconds in the kernel.
-
-Marks are labelled hit or false by :func:`usbkit.evaluation.matching.match` under the run's
-hit rule, the same call the evaluation counts with.
+Frames are decoded once (cropped to the B-mode image, so burned-in patient text is never
+shown) and encoded as JPEG; the ground truth and each model's marks go to the browser as data
+(:meth:`ClipView.payload`), where the one front end (``assets/viewer.js``) draws them. Marks are
+labelled hit or false by :func:`usbkit.evaluation.matching.match` under the run's hit rule, and
+false-positive marks are grouped into tracks by the evaluation's own linker, so "next false
+positive" steps from one counted false positive to the next.
 """
 
 from __future__ import annotations
 
 import io
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from usbkit.evaluation.matching import HitRule, match
-from usbkit.io.clip import ReaderSettings, clamp_boxes, open_clip
-from usbkit.style import GT_COLOR, model_colors, rgb
+from usbkit.evaluation.froc import link_tracks
+from usbkit.evaluation.matching import HitRule, match, parse_hit
+from usbkit.io.clip import ReaderSettings, open_clip
+from usbkit.style import model_colors
 
 BOX = ["x0", "y0", "x1", "y1"]
+#: Marks below this score are not sent to the viewer (its threshold sliders start here).
+MIN_SHOWN_SCORE = 0.05
 
 
 @dataclass
@@ -46,7 +48,7 @@ class Marks:
 
 
 class ClipView:
-    """Data behind a scrubber for one clip of a study.
+    """Data behind the viewer for one clip of a study.
 
     Parameters
     ----------
@@ -57,11 +59,13 @@ class ClipView:
     detections : dict of str to DataFrame
         Each model's detections (any clips; this clip's rows are used).
     thresholds : dict of str to float, optional
-        Initial score threshold per model (default 0.5).
+        Starting score threshold per model (default 0.5).
     hit : str or HitRule
         The run's hit rule (``results["hit"]``), by which marks are labelled hit or false.
-    jpeg_quality : int
-        JPEG quality of the rendered frames.
+    threshold_notes : dict of str to str, optional
+        Where each starting threshold comes from, shown under its slider.
+    min_score : float
+        Marks below this score are left out.
     """
 
     def __init__(
@@ -71,15 +75,16 @@ class ClipView:
         detections: dict[str, pd.DataFrame],
         thresholds: dict[str, float] | None = None,
         hit: str | HitRule = "center",
-        jpeg_quality: int = 85,
+        threshold_notes: dict[str, str] | None = None,
+        min_score: float = MIN_SHOWN_SCORE,
     ):
-        self.study, self.clip_id, self.hit = study, clip_id, hit
+        self.study, self.clip_id, self.hit = study, clip_id, str(parse_hit(hit))
         self.clip = open_clip(
             study.clip_path(clip_id), ReaderSettings(), fps=study.clip_fps(clip_id)
         )
         self.n = len(self.clip)
         self.fps = self.clip.fps
-        self.quality = jpeg_quality
+        self.min_score = min_score
         gt = study.boxes(clip_id).reset_index(drop=True)
         self.gt = Marks(
             gt["frame"].to_numpy(int),
@@ -87,7 +92,9 @@ class ClipView:
             np.ones(len(gt)),
             np.ones(len(gt), bool),
         )
-        self.gt_lesion = gt["lesion_id"].to_numpy()
+        self.gt_lesion = gt["lesion_id"].astype(str).to_numpy()
+        order = gt.groupby("lesion_id", sort=False)["frame"].min().sort_values(kind="stable")
+        self.lesion_ids = [str(v) for v in order.index]
         self.models: dict[str, Marks] = {}
         #: per model: the best score of a detection hitting each ground-truth box
         self.box_rating: dict[str, np.ndarray] = {}
@@ -95,16 +102,16 @@ class ClipView:
         for name, det in detections.items():
             d = det.loc[det["clip_id"] == clip_id].reset_index(drop=True)
             m = match(gt, d, hit)
-            self.models[name] = Marks(
-                d["frame"].to_numpy(int),
-                self.clip.to_crop(d[BOX].to_numpy(float)),
-                d["score"].to_numpy(float),
-                m.det_hit,
-            )
             self.box_rating[name] = m.box_rating
+            keep = d["score"].to_numpy(float) >= min_score
+            self.models[name] = Marks(
+                d["frame"].to_numpy(int)[keep],
+                self.clip.to_crop(d[BOX].to_numpy(float))[keep],
+                d["score"].to_numpy(float)[keep],
+                m.det_hit[keep],
+            )
         self.thresholds = {n: 0.5 for n in self.models} | (thresholds or {})
-        self._base: dict[int, np.ndarray] = {}
-        self._jpeg: OrderedDict = OrderedDict()
+        self.threshold_notes = threshold_notes or {}
 
     # ------------------------------------------------------------------ per-frame series
     def visibility(self) -> np.ndarray:
@@ -118,6 +125,33 @@ class ClipView:
         np.maximum.at(top, m.frame[m.frame < self.n], m.score[m.frame < self.n])
         return top
 
+    def lesion_ratings(self, name: str) -> list[float | None]:
+        """Per lesion (in :attr:`lesion_ids` order): the best score of a mark hitting one of
+        its boxes in this clip, or None when none does (the lesion rating of
+        docs/metrics.md#lesion-rating)."""
+        r = pd.Series(self.box_rating[name]).groupby(self.gt_lesion).max()
+        return [None if not np.isfinite(r[i]) else float(r[i]) for i in self.lesion_ids]
+
+    def fp_tracks(self, name: str) -> list[dict]:
+        """The model's false-positive marks linked into tracks by the evaluation's linker:
+        ``{"score", "frames", "scores"}`` per track."""
+        m = self.models[name]
+        fp = np.flatnonzero(~m.hit)
+        if not len(fp):
+            return []
+        tid = link_tracks(m.frame[fp], m.score[fp], m.boxes[fp])
+        tracks = []
+        for t in np.unique(tid):
+            k = fp[tid == t]
+            tracks.append(
+                {
+                    "score": round(float(m.score[k].max()), 4),
+                    "frames": m.frame[k].astype(int).tolist(),
+                    "scores": [round(float(v), 4) for v in m.score[k]],
+                }
+            )
+        return tracks
+
     def events(self, name: str, threshold: float | None = None) -> dict[str, np.ndarray]:
         """Frames with a miss (a lesion box no mark at or above threshold hits) and with a
         false positive (a mark at or above threshold that hits no box)."""
@@ -127,65 +161,63 @@ class ClipView:
         missed = ~(self.box_rating[name] >= thr)
         return {"miss": np.unique(self.gt.frame[missed]).astype(int), "fp": fp_frames.astype(int)}
 
-    def next_event(self, name: str, kind: str, current: int) -> int | None:
-        """The next frame after ``current`` with a ``miss`` or ``fp`` of a model (wrapping)."""
-        frames = self.events(name)[kind]
-        if not len(frames):
-            return None
-        later = frames[frames > current]
-        return int(later[0] if len(later) else frames[0])
-
-    # --------------------------------------------------------------------------- drawing
-    def base(self, i: int) -> np.ndarray:
-        """Frame ``i`` as an RGB array without overlays (decoded once, kept)."""
-        if i not in self._base:
-            g = np.asarray(self.clip[i])
-            self._base[i] = np.repeat(g[:, :, None], 3, axis=2)
-        return self._base[i]
-
-    def visible_marks(self, i: int) -> list[tuple[np.ndarray, tuple, bool]]:
-        """(box, colour, dashed) of everything drawn on frame ``i``."""
-        green = rgb(GT_COLOR)
-        out = [(b, green, True) for b in self.gt.boxes[self.gt.frame == i]]
-        for name, m in self.models.items():
-            sel = (m.frame == i) & (m.score >= self.thresholds[name])
-            out += [(b, rgb(self.colors[name]), False) for b in m.boxes[sel]]
-        return out
-
-    def render(self, i: int) -> bytes:
-        """JPEG bytes of frame ``i`` with the ground truth and the marks above threshold."""
-        key = (i, tuple(sorted(self.thresholds.items())))
-        if key in self._jpeg:
-            self._jpeg.move_to_end(key)
-            return self._jpeg[key]
-        img = self.base(i)
-        marks = self.visible_marks(i)
-        if marks:
-            img = img.copy()
-            h, w = img.shape[:2]
-            for box, color, dashed in marks:
-                x0, y0, x1, y1 = clamp_boxes(box, w - 1, h - 1)[0].round().astype(int)
-                for t in range(2 if not dashed else 1):
-                    xs = np.arange(x0, x1 + 1)
-                    ys = np.arange(y0, y1 + 1)
-                    if dashed:
-                        xs, ys = xs[(xs // 3) % 2 == 0], ys[(ys // 3) % 2 == 0]
-                    img[min(y0 + t, h - 1), xs] = color
-                    img[max(y1 - t, 0), xs] = color
-                    img[ys, min(x0 + t, w - 1)] = color
-                    img[ys, max(x1 - t, 0)] = color
-        buf = io.BytesIO()
-        Image.fromarray(img).save(buf, format="JPEG", quality=self.quality)
-        data = buf.getvalue()
-        self._jpeg[key] = data
-        if len(self._jpeg) > 512:
-            self._jpeg.popitem(last=False)
-        return data
-
-    def preencode(self) -> None:
-        """Decode and encode every frame once up front (what makes scrubbing instant)."""
+    # ------------------------------------------------------------------ what the browser gets
+    def encoded_frames(self, quality: int = 80) -> tuple[bytes, list[int]]:
+        """All frames as JPEG, concatenated, with the ``n + 1`` byte offsets."""
+        chunks, offsets = [], [0]
         for i in range(self.n):
-            self.render(i)
+            buf = io.BytesIO()
+            Image.fromarray(np.asarray(self.clip[i])).save(buf, format="JPEG", quality=quality)
+            chunks.append(buf.getvalue())
+            offsets.append(offsets[-1] + len(chunks[-1]))
+        return b"".join(chunks), offsets
+
+    def payload(self) -> dict:
+        """The clip as data for the viewer front end (see ``assets/viewer.js``)."""
+
+        def boxes(a):
+            return [[round(float(v), 1) for v in b] for b in a]
+
+        lesions = []
+        for lid in self.lesion_ids:
+            sel = self.gt_lesion == lid
+            order = np.argsort(self.gt.frame[sel], kind="stable")
+            lesions.append(
+                {
+                    "id": lid,
+                    "frames": self.gt.frame[sel][order].astype(int).tolist(),
+                    "boxes": boxes(self.gt.boxes[sel][order]),
+                }
+            )
+        models = []
+        for name, m in self.models.items():
+            models.append(
+                {
+                    "name": name,
+                    "color": self.colors[name],
+                    "threshold": float(min(self.thresholds[name], 1.0)),
+                    "threshold_note": self.threshold_notes.get(name, ""),
+                    "marks": {
+                        "frame": m.frame.astype(int).tolist(),
+                        "box": boxes(m.boxes),
+                        "score": [round(float(v), 4) for v in m.score],
+                        "hit": m.hit.astype(int).tolist(),
+                    },
+                    "ratings": self.lesion_ratings(name),
+                    "tracks": self.fp_tracks(name),
+                }
+            )
+        return {
+            "clip_id": self.clip_id,
+            "n": self.n,
+            "fps": float(self.fps),
+            "width": self.clip.width,
+            "height": self.clip.height,
+            "hit_rule": self.hit,
+            "min_score": self.min_score,
+            "lesions": lesions,
+            "models": models,
+        }
 
 
 def outcome_filters(names: list[str]) -> dict[str, callable]:

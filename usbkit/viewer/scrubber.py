@@ -1,24 +1,59 @@
-"""The clip scrubber: an ipywidgets viewer for JupyterLab.
+"""The clip scrubber for JupyterLab: a clip picker around the browser-side viewer.
 
-Play/pause with a frame-rate control, a frame slider, keyboard (left/right one frame, Page
-Up/Down ten frames), the frame with the ground truth (green, dashed) and each model's marks
-above its own score threshold, a plotly timeline of each model's top score per frame and of
-lesion visibility with a cursor at the current frame (click it to jump), buttons to jump to a
-model's next miss or false positive, and a clip picker filtered by outcome.
+The viewer itself (:class:`ClipWidget`, an anywidget running ``assets/viewer.js``) receives a
+clip's frames once, as compressed bytes, with the ground truth and each model's marks as data;
+frame changes, thresholds, playback, the timeline and the keyboard all run in the browser, so
+a key press repaints without a round trip to the kernel. The kernel is involved only to change
+the clip or the outcome filter.
 """
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
 
+import anywidget
 import ipywidgets as W
-import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
+import traitlets
 
 from usbkit.evaluation.results import clip_outcomes, operating_thresholds
-from usbkit.style import GT_COLOR, rgba
 from usbkit.viewer.clipview import ClipView, outcome_filters
+
+ASSETS = Path(__file__).with_name("assets")
+
+
+class ClipWidget(anywidget.AnyWidget):
+    """The browser-side viewer of one clip (used by :class:`Scrubber`).
+
+    Traits
+    ------
+    clip : dict
+        :meth:`ClipView.payload`.
+    frames, offsets : bytes, list of int
+        The clip's JPEG frames, concatenated, and their byte offsets.
+    frame : int
+        The frame shown (set it to move; the browser reports moves back).
+    thresholds : dict
+        Each model's threshold as last set in the browser.
+    """
+
+    _esm = ASSETS / "viewer.js"
+    _css = ASSETS / "viewer.css"
+    clip = traitlets.Dict().tag(sync=True)
+    frames = traitlets.Bytes(b"").tag(sync=True)
+    offsets = traitlets.List(traitlets.Int()).tag(sync=True)
+    frame = traitlets.Int(0).tag(sync=True)
+    thresholds = traitlets.Dict().tag(sync=True)
+
+    def show_clip(self, view: ClipView) -> None:
+        """Send a clip to the browser (frames once, marks as data) and show its frame 0."""
+        frames, offsets = view.encoded_frames()
+        with self.hold_sync():
+            self.frame = 0
+            self.thresholds = {}
+            self.frames = frames
+            self.offsets = offsets
+            self.clip = view.payload()
 
 
 class Scrubber(W.VBox):
@@ -44,6 +79,8 @@ class Scrubber(W.VBox):
         ``view_fp_rate``).
     split : str, optional
         Without ``results``: only clips of this split in the picker.
+    threshold_notes : dict of str to str, optional
+        Where each starting threshold comes from (shown under its slider).
 
     Examples
     --------
@@ -59,8 +96,10 @@ class Scrubber(W.VBox):
     >>> det = pd.DataFrame({"clip_id": ["A"], "frame": [2], "score": [0.9], "x0": [12.0],
     ...                     "y0": [12.0], "x1": [28.0], "y1": [28.0]})
     >>> s = Scrubber(load_study(root), {"model": det})
-    >>> s.step(2); s.slider.value
+    >>> s.step(2); s.frame
     2
+    >>> s.viewer.clip["models"][0]["marks"]["hit"]
+    [1]
     """
 
     def __init__(
@@ -72,14 +111,21 @@ class Scrubber(W.VBox):
         thresholds: dict[str, float] | None = None,
         fp_rate: float | None = None,
         split: str | None = None,
+        threshold_notes: dict[str, str] | None = None,
     ):
         self.study, self.detections = study, detections
         self.names = list(detections)
         self.hit = results["hit"] if results else "center"
         start = operating_thresholds(results, fp_rate) if results else {}
-        self.init_thresholds = (
+        self.thresholds = (
             {n: 0.5 for n in self.names} | {n: min(t, 1.0) for n, t in start.items()}
         ) | (thresholds or {})
+        if results:
+            rate = fp_rate if fp_rate is not None else results["view_fp_rate"]
+            notes = {n: f"its operating point at {rate:g} FP/scan" for n in start}
+        else:
+            notes = {}
+        self.threshold_notes = notes | (threshold_notes or {})
         if results:
             self.outcomes = clip_outcomes(results, fp_rate)
             self.filters = outcome_filters(self.names)
@@ -87,191 +133,64 @@ class Scrubber(W.VBox):
             self.outcomes = study.clips(split)[["clip_id"]].reset_index(drop=True)
             self.filters = outcome_filters([])
         self.filter_pick = W.Dropdown(
-            options=list(self.filters), description="show", layout=W.Layout(width="340px")
+            options=list(self.filters),
+            description="show",
+            layout=W.Layout(width="100%", max_width="420px"),
         )
-        self.clip_pick = W.Dropdown(description="clip", layout=W.Layout(width="260px"))
-        self.image = W.Image(format="jpeg", layout=W.Layout(width="512px"))
-        self.label = W.HTML()
-        self.slider = W.IntSlider(
-            min=0,
-            max=1,
-            description="frame",
-            continuous_update=True,
-            layout=W.Layout(width="512px"),
+        self.clip_pick = W.Dropdown(
+            description="clip", layout=W.Layout(width="100%", max_width="280px")
         )
-        self.play = W.Play(interval=66, min=0, max=1, step=1, description="play")
-        self.rate = W.BoundedFloatText(
-            value=15, min=1, max=60, step=1, description="fps", layout=W.Layout(width="150px")
-        )
-        W.jslink((self.play, "value"), (self.slider, "value"))
-        self.thresholds = {
-            n: W.FloatSlider(
-                value=self.init_thresholds[n],
-                min=0.0,
-                max=1.0,
-                step=0.01,
-                description=f"{n} ≥",
-                style={"description_width": "initial"},
-                continuous_update=False,
-            )
-            for n in self.names
-        }
-        self.jumps = []
-        for n in self.names:
-            for kind, text in (("miss", "next miss"), ("fp", "next false positive")):
-                b = W.Button(description=f"{n}: {text}", layout=W.Layout(width="auto"))
-                b.on_click(lambda _b, n=n, kind=kind: self.jump(n, kind))
-                self.jumps.append(b)
-        self.timeline = go.FigureWidget()
+        self.count = W.HTML()
+        self.viewer = ClipWidget()
         self.view: ClipView | None = None
-        self.last_latency_ms = float("nan")
         self._filter_clips()
         if clip_id is not None:
             self.clip_pick.value = clip_id
-        self.slider.observe(self._on_frame, names="value")
-        self.rate.observe(
-            lambda c: setattr(self.play, "interval", int(1000 / max(c["new"], 1))), names="value"
-        )
-        for n, s in self.thresholds.items():
-            s.observe(lambda c, n=n: self._on_threshold(n, c["new"]), names="value")
         self.filter_pick.observe(lambda c: self._filter_clips(), names="value")
         self.clip_pick.observe(lambda c: self.load(c["new"]) if c["new"] else None, names="value")
-        self._keyboard()
-        controls = W.HBox([self.play, self.rate, self.label])
         super().__init__(
             [
-                W.HBox([self.filter_pick, self.clip_pick]),
                 W.HBox(
-                    [
-                        W.VBox([self.image, self.slider, controls]),
-                        W.VBox(list(self.thresholds.values()) + self.jumps),
-                    ]
+                    [self.filter_pick, self.clip_pick, self.count],
+                    layout=W.Layout(flex_flow="row wrap"),
                 ),
-                self.timeline,
+                self.viewer,
             ]
         )
         if self.clip_pick.value:
             self.load(self.clip_pick.value)
 
-    # ---------------------------------------------------------------------------- events
-    def _keyboard(self) -> None:
-        try:
-            from ipyevents import Event
-        except ImportError:  # the slider still takes arrow keys when focused
-            return
-        self._events = Event(
-            source=self.image, watched_events=["keydown"], prevent_default_action=True
-        )
-        self._events.on_dom_event(self._on_key)
-
-    def _on_key(self, event: dict) -> None:
-        step = {"ArrowRight": 1, "ArrowLeft": -1, "PageDown": 10, "PageUp": -10}.get(
-            event.get("key")
-        )
-        if step is not None:
-            self.step(step)
+    @property
+    def frame(self) -> int:
+        """The frame shown."""
+        return self.viewer.frame
 
     def step(self, k: int) -> None:
         """Move ``k`` frames (clamped to the clip)."""
-        self.slider.value = int(np.clip(self.slider.value + k, 0, self.slider.max))
-
-    def jump(self, name: str, kind: str) -> None:
-        """Go to the model's next miss (``kind='miss'``) or false positive (``'fp'``)."""
-        if self.view is None:
-            return
-        f = self.view.next_event(name, kind, self.slider.value)
-        if f is not None:
-            self.slider.value = f
+        if self.view is not None:
+            self.viewer.frame = max(0, min(self.view.n - 1, self.viewer.frame + k))
 
     def _filter_clips(self) -> None:
         rule = self.filters[self.filter_pick.value]
         ids = [r["clip_id"] for _, r in self.outcomes.iterrows() if rule(r)]
+        self.count.value = (
+            f"<span style='color:#555'>{len(ids)} of {len(self.outcomes)} clips</span>"
+        )
         self.clip_pick.options = ids
         if ids and self.clip_pick.value not in ids:
             self.clip_pick.value = ids[0]
 
-    def _on_threshold(self, name: str, value: float) -> None:
-        if self.view is not None:
-            self.view.thresholds[name] = value
-            self.show(self.slider.value)
-
-    def _on_frame(self, change) -> None:
-        self.show(change["new"])
-
-    # --------------------------------------------------------------------------- drawing
     def load(self, clip_id: str) -> None:
-        """Show a clip: decode and pre-encode its frames, draw its timeline."""
+        """Show a clip: its frames and marks go to the browser once."""
+        current = dict(self.thresholds)
+        current.update({k: v for k, v in self.viewer.thresholds.items() if k in current})
+        self.thresholds = current
         self.view = ClipView(
             self.study,
             clip_id,
             self.detections,
-            {n: s.value for n, s in self.thresholds.items()},
+            current,
             hit=self.hit,
+            threshold_notes=self.threshold_notes,
         )
-        self.view.preencode()
-        self.slider.max = self.play.max = max(self.view.n - 1, 0)
-        self.rate.value = round(self.view.fps)
-        self._draw_timeline()
-        self.slider.value = 0
-        self.show(0)
-
-    def _draw_timeline(self) -> None:
-        v = self.view
-        x = np.arange(v.n)
-        with self.timeline.batch_update():
-            self.timeline.data = []
-            self.timeline.add_bar(
-                x=x,
-                y=(v.visibility() > 0).astype(float),
-                name="lesion visible",
-                marker_color=rgba(GT_COLOR, 0.25),
-                hoverinfo="skip",
-                width=1.0,
-            )
-            for n in self.names:
-                self.timeline.add_scatter(
-                    x=x,
-                    y=v.top_scores(n),
-                    mode="lines",
-                    name=f"{n} top score",
-                    line=dict(color=v.colors[n], width=2),
-                )
-            self.timeline.layout.shapes = [
-                dict(
-                    type="line", x0=0, x1=0, y0=0, y1=1, yref="y", line=dict(color="black", width=2)
-                )
-            ]
-            self.timeline.update_layout(
-                height=230,
-                width=760,
-                margin=dict(l=50, r=10, t=30, b=40),
-                title=f"{v.clip_id}: top score per frame (green: lesion in view)",
-                xaxis_title="frame",
-                yaxis=dict(range=[0, 1.02], title="score"),
-                template="simple_white",
-                bargap=0,
-                showlegend=True,
-            )
-        for trace in self.timeline.data:
-            trace.on_click(self._on_timeline_click)
-
-    def _on_timeline_click(self, trace, points, state) -> None:
-        if points.xs:
-            self.slider.value = int(round(points.xs[0]))
-
-    def show(self, i: int) -> float:
-        """Display frame ``i``; returns the kernel-side latency in milliseconds."""
-        if self.view is None:
-            return float("nan")
-        t = time.perf_counter()
-        self.image.value = self.view.render(i)
-        seconds = i / self.view.fps
-        n_gt = int(self.view.visibility()[i])
-        self.label.value = (
-            f"<b>frame {i + 1} / {self.view.n}</b> &nbsp; {seconds:5.2f} s &nbsp; "
-            f"{'lesion in view' if n_gt else 'no lesion'}"
-        )
-        if self.timeline.layout.shapes:
-            self.timeline.layout.shapes[0].update(x0=i, x1=i)
-        self.last_latency_ms = (time.perf_counter() - t) * 1000
-        return self.last_latency_ms
+        self.viewer.show_clip(self.view)
