@@ -12,7 +12,7 @@ STUDY  ?=
 # reports/<study folder name> for your own clips.
 OUT    ?= reports/$(if $(STUDY),$(notdir $(abspath $(STUDY))),latest)
 
-.PHONY: install report figures test bench lint clean
+.PHONY: install report figures lab test bench lint clean
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ $(STAMP): pyproject.toml
 # when complete; nothing tracked by git changes.
 report: install
 	$(VENV)/bin/usbkit report $(if $(STUDY),--study $(STUDY)) --out $(OUT) --overwrite
+
+# JupyterLab in usbkit's environment on the study notebooks (the scrubber first).
+lab: install
+	$(VENV)/bin/usbkit lab
 
 # Regenerate the README's figures (figures/) from the default run, on purpose only.
 figures: install

@@ -246,6 +246,12 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_lab(args) -> int:
+    from usbkit.report.lab import start_lab
+
+    return start_lab(args.folder, args.notebook, args.port, open_browser=not args.no_browser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``usbkit`` argument parser; every default is read from the layers' typed configs."""
     from usbkit.evaluation.results import EvalConfig
@@ -366,6 +372,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace an earlier output of this same command (kept until the new one is complete)",
     )
     s.set_defaults(func=_cmd_report)
+
+    s = sub.add_parser(
+        "lab", help="start JupyterLab with usbkit on the study notebooks (the scrubber first)"
+    )
+    s.add_argument(
+        "--folder",
+        type=Path,
+        default=Path("."),
+        help="workspace: notebooks/ and reports/ live here (default: this folder)",
+    )
+    s.add_argument("--notebook", default="04_scrub", help="notebook to open first")
+    s.add_argument("--port", type=int, default=None)
+    s.add_argument("--no-browser", action="store_true", help="only print the address")
+    s.set_defaults(func=_cmd_lab)
     return p
 
 

@@ -8,6 +8,7 @@ features are computed exactly once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -23,7 +24,7 @@ from usbkit.io.clip import Clip, ReaderSettings, clamp_boxes, open_clip
 from usbkit.io.detections import DETECTION_COLUMNS, MAX_PER_FRAME, MIN_SCORE
 from usbkit.models import FrameDetector, ModelConfig, build_model
 from usbkit.models.data import scale_of, to_input
-from usbkit.safeio import atomic_path, check_output_file
+from usbkit.safeio import atomic_path, check_output_file, write_text
 
 PRETRAINED = ("frame", "sequence")
 
@@ -133,6 +134,31 @@ def checkpoint_payload(ref: str | Path) -> dict:
     return state
 
 
+def operating_point_of(ref: str | Path) -> dict | None:
+    """The operating point a checkpoint carries: ``{"fp_rate", "threshold", "source"}``.
+
+    A checkpoint of ``usbkit train`` carries its best epoch's validation operating point (the
+    threshold at which it made ``val_fp_rate`` false positives per scan on the validation
+    split); a shipped checkpoint carries the one recorded when it was made. None when the
+    checkpoint has none (no validation split).
+    """
+    state = checkpoint_payload(ref)
+    point = state.get("operating_point")
+    if isinstance(point, dict) and point.get("threshold") is not None:
+        return {k: point[k] for k in ("fp_rate", "threshold", "source") if k in point}
+    log = state.get("log") or []
+    epoch = state.get("epoch")
+    rows = [r for r in log if r.get("epoch") == (epoch + 1 if epoch is not None else None)]
+    cfg = state.get("train_config") or {}
+    if rows and rows[0].get("val_threshold") is not None:
+        return {
+            "fp_rate": cfg.get("val_fp_rate"),
+            "threshold": float(rows[0]["val_threshold"]),
+            "source": f"validation split of its training study, epoch {epoch + 1}",
+        }
+    return None
+
+
 def load_checkpoint(ref: str | Path, device: torch.device | None = None) -> FrameDetector:
     """Load a detector from a run folder (its ``best.pt``), a ``.pt`` file, or
     ``pretrained:frame`` / ``pretrained:sequence``; its weights are checked against its
@@ -222,7 +248,34 @@ def detect_study(
                         fh.write(
                             f"{row.clip_id},{f},{s:.5f},{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f}\n"
                         )
+    write_text(
+        detections_info_path(out),
+        json.dumps(
+            {
+                "checkpoint": str(checkpoint),
+                "model": model.cfg.kind,
+                "split": split,
+                "operating_point": operating_point_of(checkpoint),
+            },
+            indent=1,
+        ),
+    )
     return out
+
+
+def detections_info_path(detections: str | Path) -> Path:
+    """The JSON that ``usbkit detect`` writes beside a detections file: which checkpoint made
+    it, and that checkpoint's operating point (``det.csv`` -> ``det.csv.json``)."""
+    detections = Path(detections)
+    return detections.with_name(detections.name + ".json")
+
+
+def detections_info(detections: str | Path) -> dict:
+    """What :func:`detections_info_path` holds, or ``{}`` for a file usbkit did not write."""
+    try:
+        return json.loads(detections_info_path(detections).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _is_detections_file(path: Path) -> bool:
@@ -259,3 +312,39 @@ def export_checkpoint(run: str | Path, dest: str | Path) -> Path:
     with atomic_path(dest) as tmp:
         torch.save(slim, tmp)
     return dest
+
+
+def record_operating_point(
+    checkpoint: str | Path, study_root: str | Path, split: str = "val", fp_rate: float = 0.5
+) -> dict:
+    """Measure a checkpoint's operating point on a study's split and store it in the file.
+
+    The threshold at which the model makes ``fp_rate`` false-positive marks per scan on that
+    split (docs/metrics.md#sensitivity-at-an-fp-rate) is what a viewer of unannotated clips
+    shows marks at. Used to give the shipped checkpoints theirs (see weights/README.md).
+    """
+    from usbkit.evaluation.froc import operating_point, rate_scans, scan_froc
+    from usbkit.io.study import load_study
+    from usbkit.models.data import load_clips
+
+    path = checkpoint_file(checkpoint)
+    study = load_study(study_root)
+    entries = load_clips(study, split)
+    det = detections_frame(load_checkpoint(path), entries)
+    gt = pd.concat([e.gt for e in entries], ignore_index=True)
+    scans = pd.DataFrame(
+        {"clip_id": [e.clip_id for e in entries], "patient_id": [e.patient_id for e in entries]}
+    )
+    sens, thr, _ = operating_point(
+        scan_froc(rate_scans(gt, det, scans, sum(len(e.clip) for e in entries))), fp_rate
+    )
+    point = {
+        "fp_rate": fp_rate,
+        "threshold": float(thr) if np.isfinite(thr) else None,
+        "sensitivity": float(sens),
+        "source": f"{split} split of {Path(study_root).name} ({len(entries)} clips)",
+    }
+    state = checkpoint_payload(path)
+    with atomic_path(path) as tmp:
+        torch.save({**state, "operating_point": point}, tmp)
+    return point

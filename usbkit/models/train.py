@@ -220,7 +220,9 @@ def evaluate(
     Returns
     -------
     dict
-        ``val_sensitivity``, ``val_jafroc`` and ``val_detections`` (number of detections).
+        ``val_sensitivity``, ``val_threshold`` (the operating point's score threshold, the
+        one a viewer of unannotated clips shows marks at; None when no mark qualifies),
+        ``val_jafroc`` and ``val_detections`` (number of detections).
     """
     from usbkit.evaluation.froc import jafroc_fom, operating_point, rate_scans, scan_froc
 
@@ -231,8 +233,13 @@ def evaluate(
         {"clip_id": [e.clip_id for e in clips], "patient_id": [e.patient_id for e in clips]}
     )
     r = rate_scans(gt, det, scans, sum(len(e.clip) for e in clips))
-    sens = operating_point(scan_froc(r), fp_rate)[0]
-    return {"val_sensitivity": sens, "val_jafroc": jafroc_fom(r), "val_detections": len(det)}
+    sens, thr, _ = operating_point(scan_froc(r), fp_rate)
+    return {
+        "val_sensitivity": sens,
+        "val_threshold": float(thr) if math.isfinite(thr) else None,
+        "val_jafroc": jafroc_fom(r),
+        "val_detections": len(det),
+    }
 
 
 def load_data(cfg: TrainConfig, progress: bool = False) -> tuple[list[ClipEntry], list[ClipEntry]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -107,7 +108,8 @@ def declared_parameters(notebook: Path, values: dict) -> dict:
 def run_notebook(
     src: Path, dest: Path, parameters: dict, progress: bool = True, cwd: Path | None = None
 ) -> Path:
-    """Execute one notebook with papermill; a failure becomes a clear UsbkitError."""
+    """Execute one notebook with papermill; a failure becomes a clear UsbkitError carrying
+    the notebook's own one-paragraph message."""
     import papermill as pm
 
     try:
@@ -118,32 +120,142 @@ def run_notebook(
             progress_bar=progress,
             cwd=str(cwd) if cwd else None,
             kernel_name="python3",
+            # the kernel's start-up notices are not for the user
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except pm.PapermillExecutionError as exc:
+        what = _shown_error(dest) or f"{exc.ename}: {exc.evalue}"
         raise UsbkitError(
-            f"notebook {src.stem} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
+            f"notebook {src.stem} failed in cell {exc.exec_count}: {what}",
             file=dest,
             fix="Open this executed notebook to see the failing cell",
         ) from None
     return dest
 
 
-def to_html(notebook: Path, dest: Path) -> Path:
-    """Convert an executed notebook to a standalone HTML page (widget state included)."""
+def _shown_error(notebook: Path) -> str | None:
+    """The usbkit message a notebook showed instead of a traceback (see setup_notebook)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception:  # noqa: BLE001 - no notebook to read: no message
+        return None
+    for cell in reversed(nb.cells):
+        for out in cell.get("outputs", []):
+            text = out.get("data", {}).get("text/markdown", "")
+            if text.startswith("**usbkit:** "):
+                return text[len("**usbkit:** ") :].strip().rstrip(".")
+    return None
+
+
+#: Scripts the exported notebook pages would fetch from the internet; usbkit's pages need
+#: none of them (no LaTeX in the notebooks, plotly.js is shipped in the report folder).
+_REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=[\"']https?://[^\"']*[\"'][^>]*>\s*</script>", re.I)
+_PLOTLY_BUNDLE = re.compile(r"<script[^>]*>\s*/\*\*\s*\* plotly\.js v[\s\S]*?</script>")
+
+
+def offline_notebook(nb, widget_note: str = "") -> None:
+    """Make an executed notebook's outputs work in a page with no network and no kernel.
+
+    Widget outputs are replaced by what they show: the usbkit viewer becomes the same viewer
+    as a self-contained fragment (frames and marks from the saved widget state); any other
+    control becomes a one-line note. The saved widget state is then dropped, so the page does
+    not load the widget manager from the internet.
+    """
+    import base64
+
+    from usbkit.viewer.static_page import static_viewer_html
+
+    key = "application/vnd.jupyter.widget-state+json"
+    state = nb.metadata.get("widgets", {}).get(key, {}).get("state", {})
+
+    def viewers(model_id: str, seen: set) -> list[str]:
+        if model_id in seen or model_id not in state:
+            return []
+        seen.add(model_id)
+        entry = state[model_id]
+        if "usbkit clip viewer" in str(entry["state"].get("_esm", "")):
+            return [model_id]
+        found = []
+        for child in entry["state"].get("children", []) or []:
+            found += viewers(str(child).replace("IPY_MODEL_", ""), seen)
+        return found
+
+    for cell in nb.cells:
+        for k, out in enumerate(cell.get("outputs", [])):
+            view = out.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+            if not view:
+                continue
+            parts = []
+            for i, mid in enumerate(viewers(view["model_id"], set())):
+                entry = state[mid]
+                buffers = {
+                    tuple(b["path"]): base64.b64decode(b["data"]) for b in entry.get("buffers", [])
+                }
+                frames = buffers.get(("frames",), b"")
+                parts.append(
+                    static_viewer_html(
+                        entry["state"]["clip"],
+                        frames,
+                        entry["state"]["offsets"],
+                        f"usbkit-viewer-{mid[:8]}-{i}",
+                    )
+                )
+            note = widget_note or (
+                "<p style='color:#666'>(An interactive control: open the notebook in JupyterLab "
+                "to use it.)</p>"
+            )
+            html_out = "\n".join(parts) + (note if not parts else "")
+            cell["outputs"][k] = {
+                "output_type": "display_data",
+                "metadata": {},
+                "data": {"text/html": html_out, "text/plain": "(usbkit viewer)"},
+            }
+    nb.metadata.pop("widgets", None)
+
+
+def offline_page(body: str, plotly_src: str) -> str:
+    """Drop every script an exported page would fetch from the internet and load plotly.js
+    once, from the report folder, instead of an inline copy per notebook."""
+    body = _REMOTE_SCRIPT.sub("", body)
+    if _PLOTLY_BUNDLE.search(body):
+        body = _PLOTLY_BUNDLE.sub(lambda m: f'<script src="{plotly_src}"></script>', body, count=1)
+        body = _PLOTLY_BUNDLE.sub("", body)
+    return body
+
+
+def write_plotly_js(folder: Path) -> Path:
+    """``plotly.min.js`` once in ``folder`` (the plotly.js of the installed plotly package)."""
+    from plotly.offline import get_plotlyjs
+
+    return write_text(folder / "plotly.min.js", get_plotlyjs())
+
+
+def to_html(notebook: Path, dest: Path, plotly_src: str = "../plotly.min.js") -> Path:
+    """Convert an executed notebook to an HTML page that opens offline: widget outputs shown
+    as what they display, no script fetched from the internet, plotly.js from ``plotly_src``."""
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(notebook, as_version=4)
+    offline_notebook(nb)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    return write_text(dest, body)
+    return write_text(dest, offline_page(body, plotly_src))
 
 
 def index_page(
-    out: Path, results: dict | None, pages: list[Path], figures: list[Path], seconds: float
+    out: Path,
+    results: dict | None,
+    pages: list[Path],
+    figures: list[Path],
+    seconds: float,
+    skipped: dict[str, str] | None = None,
 ) -> str:
     """The report's front page: results table, figures, notebooks, scrubber pages."""
     from usbkit.evaluation.results import results_table
 
+    skipped = skipped or {}
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>usbkit report</title>",
         "<style>body{font-family:Arial,Helvetica,sans-serif;margin:24px;max-width:1100px;color:#222}"
@@ -158,7 +270,9 @@ def index_page(
             f"{results.get('n_bootstrap')} bootstrap replicates).</p>"
         )
         parts.append(results_table(results).to_html(index=False, escape=True))
-    parts.append("<h2>Figures</h2>")
+    for reason in dict.fromkeys(skipped.values()):
+        parts.append(f"<p style='background:#fff4e0;padding:8px'>{html.escape(reason)}</p>")
+    parts.append("<h2>Figures</h2>" if figures else "")
     for f in figures:
         if f.suffix == ".png":
             rel = os.path.relpath(f, out)
@@ -168,6 +282,9 @@ def index_page(
             )
     parts.append("<h2>Notebooks</h2><ul>")
     for name in NOTEBOOKS:
+        if name in skipped:
+            parts.append(f"<li>{name}: not run (see above)</li>")
+            continue
         parts.append(
             f"<li><a href='html/{name}.html'>{name}</a> (executed: <a href='notebooks/{name}.ipynb'>ipynb</a>)</li>"
         )
@@ -209,7 +326,11 @@ def run_report(config: ReportConfig = ReportConfig(), progress: bool = True) -> 
         params["study"] = str(Path(config.study).resolve()) if config.study else ""
         params["out"] = str(tmp)
         (tmp / "notebooks").mkdir()
+        skipped: dict[str, str] = {}
         for name in NOTEBOOKS:
+            if name == "03_compare" and not _has_annotated_lesions(tmp):
+                skipped[name] = NO_LESIONS
+                continue
             if progress:
                 print(f"running {name} ...", flush=True)
             executed = tmp / "notebooks" / f"{name}.ipynb"
@@ -224,14 +345,31 @@ def run_report(config: ReportConfig = ReportConfig(), progress: bool = True) -> 
             except UsbkitError as exc:
                 raise _failed_notebook(exc, tmp, out, name) from None
             to_html(executed, tmp / "html" / f"{name}.html")
+        write_plotly_js(tmp)
         run = Run.open(tmp)
         results = run.read_results() if run.results else None
         figures = sorted(run.results_dir.glob("fig*.*"))
         pages = sorted(run.scrubber_dir.glob("*.html"))
         write_text(
-            tmp / "index.html", index_page(tmp, results, pages, figures, time.perf_counter() - t0)
+            tmp / "index.html",
+            index_page(tmp, results, pages, figures, time.perf_counter() - t0, skipped),
         )
     return out / "index.html"
+
+
+NO_LESIONS = (
+    "No lesion is annotated in the clips of this run, so the report gives no sensitivity, "
+    "FP/scan or P value (each needs to know where the lesions are). The detections and the "
+    "clip viewers below show each model's marks at the operating threshold its checkpoint "
+    "carries. Annotate the lesions (annotations.csv) to compare the models."
+)
+
+
+def _has_annotated_lesions(folder: Path) -> bool:
+    from usbkit.report.steps import has_lesions
+
+    run = Run.open(folder)
+    return has_lesions(run.load_study(), run.split)
 
 
 def _failed_notebook(exc: UsbkitError, tmp: Path, out: Path, name: str) -> UsbkitError:

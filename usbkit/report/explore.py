@@ -36,8 +36,23 @@ def cohort_summary(study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def pixel_size_mm(study) -> float | None:
+    """Millimetres per pixel of the study's frames when known (the synthetic cohort records it
+    in ``synth_config.json``), else None: sizes are then given in pixels."""
+    from usbkit.synth.config import SynthConfig
+
+    path = study.root / "synth_config.json"
+    if not path.is_file():
+        return None
+    try:
+        return float(SynthConfig.load(path).imaging.pixel_mm)
+    except Exception:  # noqa: BLE001 - an unreadable config only costs the mm scale
+        return None
+
+
 def lesion_table(study) -> pd.DataFrame:
-    """One row per lesion: frames in view, largest box size (pixels), label."""
+    """One row per lesion: frames in view, largest box size (pixels, and mm when the pixel
+    size is known), label."""
     a = study.annotations.assign(w=lambda d: d.x1 - d.x0, h=lambda d: d.y1 - d.y0)
     g = a.groupby(["clip_id", "lesion_id"])
     out = pd.DataFrame(
@@ -49,6 +64,10 @@ def lesion_table(study) -> pd.DataFrame:
             "max_height_px": g["h"].max(),
         }
     )
+    mm = pixel_size_mm(study)
+    if mm is not None:
+        out["max_width_mm"] = out["max_width_px"] * mm
+        out["max_height_mm"] = out["max_height_px"] * mm
     if "label" in a.columns:
         out["label"] = g["label"].first()
     return out.reset_index()
@@ -57,16 +76,19 @@ def lesion_table(study) -> pd.DataFrame:
 def lesion_figure(study) -> go.Figure:
     """Lesion sizes and how many frames each lesion is in view."""
     t = lesion_table(study)
-    fig = make_subplots(1, 2, subplot_titles=("largest lesion width", "frames in view per lesion"))
+    size, unit = ("max_width_mm", "mm") if "max_width_mm" in t else ("max_width_px", "pixels")
+    fig = make_subplots(
+        1,
+        2,
+        subplot_titles=(f"largest lesion width ({unit})", "frames in view per lesion"),
+    )
     labels = (
         t["label"].fillna("lesion") if "label" in t.columns else pd.Series("lesion", index=t.index)
     )
     for k, lab in enumerate(sorted(labels.unique())):
         sel = labels == lab
         c = OKABE_ITO[k % len(OKABE_ITO)]
-        fig.add_histogram(
-            x=t.loc[sel, "max_width_px"], name=lab, marker_color=c, opacity=0.75, row=1, col=1
-        )
+        fig.add_histogram(x=t.loc[sel, size], name=lab, marker_color=c, opacity=0.75, row=1, col=1)
         fig.add_histogram(
             x=t.loc[sel, "frames_in_view"],
             name=lab,
@@ -76,7 +98,9 @@ def lesion_figure(study) -> go.Figure:
             row=1,
             col=2,
         )
-    fig.update_xaxes(title="pixels", row=1, col=1)
+    fig.update_xaxes(
+        title=unit if unit == "mm" else "pixels (the study gives no pixel size)", row=1, col=1
+    )
     fig.update_xaxes(title="frames", row=1, col=2)
     fig.update_yaxes(title="lesions", row=1, col=1)
     fig.update_layout(barmode="overlay")
@@ -86,8 +110,9 @@ def lesion_figure(study) -> go.Figure:
 def visibility_figure(study, max_lesions: int = 12) -> go.Figure:
     """Box area of lesions over their clip's frames: lesions enter, grow and leave the plane."""
     a = study.annotations.assign(area=lambda d: (d.x1 - d.x0) * (d.y1 - d.y0))
+    groups = list(a.groupby(["clip_id", "lesion_id"]))
     fig = go.Figure()
-    for k, ((cid, lid), g) in enumerate(a.groupby(["clip_id", "lesion_id"])):
+    for k, ((cid, lid), g) in enumerate(groups):
         if k >= max_lesions:
             break
         fig.add_scatter(
@@ -99,7 +124,11 @@ def visibility_figure(study, max_lesions: int = 12) -> go.Figure:
         )
     fig.update_xaxes(title="frame")
     fig.update_yaxes(title="box area (pixels²)")
-    return style_figure(fig, "Lesion visibility over time")
+    shown = min(max_lesions, len(groups))
+    title = "Lesion visibility over time" + (
+        f" (the first {shown} of {len(groups)} lesions)" if shown < len(groups) else ""
+    )
+    return style_figure(fig, title)
 
 
 def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.Figure:
@@ -136,7 +165,7 @@ def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.F
         )
         fig.update_xaxes(showticklabels=False, row=1, col=k)
     fig = style_figure(fig, f"Clip {clip_id}: a lesion enters and leaves the imaging plane")
-    fig.update_layout(width=260 * n, height=330)
+    fig.update_layout(width=min(220 * n, 880), height=300)
     return fig
 
 

@@ -29,6 +29,7 @@ folder can be moved.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +39,35 @@ from usbkit.safeio import write_text
 from usbkit.version import __version__
 
 RUN_FILE = "run.json"
+#: Environment variable naming the workspace (set by ``usbkit lab``).
+WORKSPACE_ENV = "USBKIT_WORKSPACE"
+
+
+def workspace() -> Path:
+    """The folder that relative run and study paths of the notebooks are resolved against.
+
+    The one documented place (README, "Notebooks"): ``$USBKIT_WORKSPACE`` when set (``usbkit
+    lab`` sets it to the folder it was started in); else the nearest folder at or above the
+    current one that holds a usbkit checkout (``Makefile`` and ``usbkit/``) or a ``reports/``
+    folder, so a notebook opened from ``notebooks/`` finds ``reports/latest`` of the
+    repository; else the current folder.
+    """
+    env = os.environ.get(WORKSPACE_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if ((folder / "Makefile").is_file() and (folder / "usbkit").is_dir()) or (
+            folder / "reports"
+        ).is_dir():
+            return folder
+    return here
+
+
+def resolve(path: str | Path) -> Path:
+    """An absolute path: ``path`` itself, or relative to :func:`workspace`."""
+    path = Path(path).expanduser()
+    return path.resolve() if path.is_absolute() else (workspace() / path).resolve()
 
 
 def model_slug(name: str) -> str:
@@ -78,15 +108,16 @@ class Run:
     # ------------------------------------------------------------------ file
     @classmethod
     def open(cls, folder: str | Path) -> Run:
-        """Read ``folder/run.json``; a clear error when there is none."""
-        folder = Path(folder).resolve()
+        """Read ``folder/run.json`` (a relative ``folder`` is in the :func:`workspace`); a
+        clear error saying what to run first when there is none."""
+        folder = resolve(folder)
         path = folder / RUN_FILE
         if not path.is_file():
             raise UsbkitError(
-                "no usbkit run here (run.json is missing)",
+                "there is no usbkit run here yet",
                 file=folder,
-                fix="Run the notebooks in order (01_explore, 02_train, ...), or `usbkit report`, "
-                "with this folder as `out`",
+                fix="Run `make report` (or `usbkit report`) first, or run the notebooks "
+                "01_explore and 02_train with this same `out`",
             )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

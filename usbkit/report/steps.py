@@ -16,17 +16,33 @@ import plotly.graph_objects as go
 from usbkit.errors import UsbkitError
 from usbkit.evaluation.results import EvalConfig, evaluate_study
 from usbkit.models.config import TrainConfig
-from usbkit.report.run import RUN_FILE, Run
+from usbkit.report.run import RUN_FILE, Run, resolve
 
 MODEL_NAMES = {"frame": "single frame", "sequence": "sequence"}
 
 
 def setup_notebook() -> None:
-    """Plotly figures that show in JupyterLab and also in HTML exports of executed notebooks
-    (plotly.js embedded once per notebook, so the pages work offline)."""
+    """Set up a notebook: plotly figures that show in JupyterLab and in the report's HTML
+    pages, and usbkit's errors shown as their one paragraph (what is wrong, what to do)
+    instead of a traceback; the cell still stops the run."""
     import plotly.io as pio
 
     pio.renderers.default = "plotly_mimetype+notebook"
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((UsbkitError,), _show_usbkit_error)
+
+
+def _show_usbkit_error(shell, etype, value, tb, tb_offset=None):
+    """Show a UsbkitError in a notebook as one paragraph, without a traceback."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"**usbkit:** {value}"))
+    return None
 
 
 def start_run(
@@ -45,9 +61,9 @@ def start_run(
     """
     from usbkit.synth import synthesize
 
-    folder = Path(out).resolve()
+    folder = resolve(out)
     if study:
-        path = Path(study).resolve()
+        path = resolve(study)
         if not (path / "manifest.csv").exists():
             raise UsbkitError(
                 "this is not a study folder (no manifest.csv)",
@@ -164,13 +180,38 @@ class LiveLoss:
                 self.widget.add_trace(trace)
 
 
+def clips_split(study, split: str | None) -> str | None:
+    """The split a run uses: ``split`` when the manifest has one, else every clip (None).
+
+    Own clips need no split to be viewed or described; a named split that holds no clip of
+    a manifest that has splits is a clear error.
+    """
+    manifest = study.manifest
+    if split is None or "split" not in manifest.columns or manifest["split"].isna().all():
+        return None
+    if not (manifest["split"] == split).any():
+        raise UsbkitError(
+            f"no clip of this study is in the '{split}' split",
+            file=study.manifest_path,
+            fix=f"Choose a split that has clips ({', '.join(sorted(manifest['split'].dropna().unique()))})",
+        )
+    return split
+
+
+def has_lesions(study, split: str | None) -> bool:
+    """Whether any clip of the split has an annotated lesion (needed for sensitivity)."""
+    ids = set(study.clips(split)["clip_id"])
+    return bool(study.annotations["clip_id"].isin(ids).any())
+
+
 def detect_all(
     run: Run,
     split: str | None = "test",
     device: str = "auto",
     progress: bool = True,
 ) -> dict[str, Path]:
-    """Run every checkpoint of the run over a split; record and return each detections file."""
+    """Run every checkpoint of the run over a split (every clip when the study has no
+    splits); record and return each detections file."""
     from usbkit.models.detect import detect_study
 
     if not run.checkpoints:
@@ -179,6 +220,7 @@ def detect_all(
             file=run.folder / RUN_FILE,
             fix="Run train_or_load (the train notebook) first",
         )
+    split = clips_split(run.load_study(), split)
     paths = {}
     for name, ref in run.checkpoints.items():
         ref = ref if ref.startswith("pretrained:") else str(run.path(ref))
@@ -207,6 +249,14 @@ def evaluate_run(
             file=run.folder / RUN_FILE,
             fix="Run the train notebook (detect_all) first",
         )
+    if not has_lesions(run.load_study(), run.split):
+        raise UsbkitError(
+            "no lesion is annotated in these clips, so no sensitivity, FP/scan or P value "
+            "can be computed",
+            file=run.load_study().annotations_path,
+            fix="Annotate the lesions (annotations.csv) to compare the models; the scrubber "
+            "(04_scrub) shows the marks without annotations",
+        )
     results = evaluate_study(run.study, dets, run.results_dir, config, progress=progress)
     if figures:
         from usbkit.report.figures import study_figures
@@ -215,3 +265,77 @@ def evaluate_run(
     run.results = str((run.results_dir / "results.json").relative_to(run.folder))
     run.save()
     return results
+
+
+def open_scrubber(
+    out: str | Path = "reports/latest",
+    study: str | Path = "",
+    detections: dict | None = None,
+    fp_rate: float | None = None,
+    clip: str | None = None,
+):
+    """The scrubber of a run (``out``), or of a study and detection files given directly.
+
+    Thresholds start at each model's operating point: from the run's evaluation when there
+    is one (``fp_rate`` FP/scan, default the evaluation's own), else the operating point its
+    checkpoint carries (recorded by ``usbkit detect`` beside each detections file), else 0.5.
+    Each slider says which.
+    """
+    from usbkit.evaluation.results import load_results
+    from usbkit.io.detections import load_detections
+    from usbkit.io.study import load_study
+    from usbkit.models.detect import detections_info, operating_point_of
+    from usbkit.viewer.scrubber import Scrubber
+
+    results, points = None, {}
+    if detections:
+        S = load_study(resolve(study) if study else Run.open(out).study)
+        files = {name: resolve(path) for name, path in detections.items()}
+        dets = {name: load_detections(f, set(S.clip_ids)) for name, f in files.items()}
+        points = {n: detections_info(f).get("operating_point") for n, f in files.items()}
+        split = None
+    else:
+        run = Run.open(out)
+        S, dets = run.load_study(), run.read_detections()
+        results = load_results(run.path(run.results)) if run.results else None
+        if results is None:
+            points = {
+                n: operating_point_of(ref if ref.startswith("pretrained:") else run.path(ref))
+                for n, ref in run.checkpoints.items()
+            }
+        split = run.split
+    thresholds, notes = {}, {}
+    for name, point in points.items():
+        if point and point.get("threshold") is not None:
+            thresholds[name] = float(point["threshold"])
+            notes[name] = (
+                f"its checkpoint's operating point ({point.get('fp_rate', 0.5):g} FP/scan on "
+                f"the {point.get('source', 'validation split')})"
+            )
+        elif name in dets:
+            notes[name] = "no operating point known: 0.5"
+    return Scrubber(
+        S,
+        dets,
+        results,
+        clip_id=clip,
+        thresholds=thresholds,
+        fp_rate=fp_rate,
+        split=split,
+        threshold_notes=notes,
+    )
+
+
+def write_scrubber_pages(scrubber, folder: str | Path, clips) -> list[Path]:
+    """Static viewer pages of ``clips`` at the scrubber's starting thresholds and hit rule."""
+    from usbkit.viewer.static_page import write_pages
+
+    return write_pages(
+        scrubber.study,
+        scrubber.detections,
+        scrubber.thresholds,
+        resolve(folder),
+        clips,
+        hit=scrubber.hit,
+        threshold_notes=scrubber.threshold_notes,
+    )

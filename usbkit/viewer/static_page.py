@@ -19,12 +19,18 @@ from usbkit.viewer.clipview import ClipView
 
 ASSETS = Path(__file__).with_name("assets")
 
-TEMPLATE = """<!doctype html>
+PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>usbkit viewer: __TITLE__</title>
-<style>body{margin:12px;background:#fff}__CSS__</style></head><body>
-<div id="app"></div>
+<style>body{margin:12px;background:#fff}</style></head><body>
+__VIEWER__
+<script type="module">document.querySelector(".usbkit-viewer").focus();</script>
+</body></html>
+"""
+
+SNIPPET = """<div id="__ID__"></div>
+<style>__CSS__</style>
 <script type="module">
 __JS__
 const data = __DATA__;
@@ -32,36 +38,42 @@ const raw = atob(data.frames_b64);
 const bytes = new Uint8Array(raw.length);
 for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
 const values = {clip: data.clip, frames: bytes, offsets: data.offsets, frame: 0, thresholds: {}};
-const listeners = {};
 const model = {
   get: k => values[k],
   set: (k, v) => { values[k] = v; },
-  on: (event, cb) => { (listeners[event] = listeners[event] || []).push(cb); },
+  on: () => {},
   off: () => {},
   save_changes: () => {},
 };
-render({model, el: document.getElementById("app")});
-document.querySelector(".usbkit-viewer").focus();
-</script></body></html>
+render({model, el: document.getElementById("__ID__")});
+</script>
 """
+
+
+def static_viewer_html(clip: dict, frames: bytes, offsets: list[int], element_id: str) -> str:
+    """The viewer as a self-contained HTML fragment (its JavaScript, style and data inline):
+    what a static page holds, and what the report puts where a notebook showed the widget."""
+    js = (
+        (ASSETS / "viewer.js").read_text(encoding="utf-8").replace("export default { render };", "")
+    )
+    data = {
+        "clip": clip,
+        "frames_b64": base64.b64encode(frames).decode(),
+        "offsets": list(offsets),
+    }
+    return (
+        SNIPPET.replace("__ID__", element_id)
+        .replace("__CSS__", (ASSETS / "viewer.css").read_text(encoding="utf-8"))
+        .replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
+        .replace("__JS__", js)
+    )
 
 
 def static_page_html(view: ClipView) -> str:
     """The HTML text of the self-contained viewer page of one clip."""
     frames, offsets = view.encoded_frames(quality=70)
-    data = {
-        "clip": view.payload(),
-        "frames_b64": base64.b64encode(frames).decode(),
-        "offsets": offsets,
-    }
-    js = (
-        (ASSETS / "viewer.js").read_text(encoding="utf-8").replace("export default { render };", "")
-    )
-    return (
-        TEMPLATE.replace("__TITLE__", html.escape(f"clip {view.clip_id}"))
-        .replace("__CSS__", (ASSETS / "viewer.css").read_text(encoding="utf-8"))
-        .replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
-        .replace("__JS__", js)
+    return PAGE.replace("__TITLE__", html.escape(f"clip {view.clip_id}")).replace(
+        "__VIEWER__", static_viewer_html(view.payload(), frames, offsets, "usbkit-app")
     )
 
 
