@@ -201,3 +201,42 @@ def test_shipped_checkpoints_load_and_detect(tmp_path):
         assert model.cfg.kind == kind
         out, _ = model.stream(torch.rand(3, 1, *model.cfg.input_size))
         assert out["heat"].shape[0] == 3
+
+
+def test_every_training_setting_is_a_documented_command_line_option():
+    import dataclasses
+
+    from usbkit.cli import build_parser
+    from usbkit.config import attribute_docs
+    from usbkit.models.config import ModelConfig, TrainConfig
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    options = {a.option_strings[0]: a for a in train._actions if a.option_strings}
+    for cls, skip in ((TrainConfig, {"study", "model"}), (ModelConfig, {"kind"})):
+        docs = attribute_docs(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in skip:
+                continue
+            action = options["--" + f.name.replace("_", "-")]
+            assert docs[f.name] and docs[f.name] in action.help, f.name
+
+
+def test_train_options_override_a_config_file(tmp_path, monkeypatch):
+    import json
+
+    import usbkit.models.train as train_module
+    from usbkit.cli import main
+
+    seen = {}
+    monkeypatch.setattr(
+        train_module, "train", lambda cfg, out, progress: seen.setdefault("cfg", cfg) and out
+    )
+    (tmp_path / "c.json").write_text(json.dumps({"batch": 7, "lr": 0.01, "model": {"width": 32}}))
+    code = main(
+        ["--quiet", "train", str(tmp_path), "--model", "sequence", "--out", str(tmp_path / "r"),
+         "--config", str(tmp_path / "c.json"), "--lr", "0.002", "--input-size", "128x160"]
+    )  # fmt: skip
+    cfg = seen["cfg"]
+    assert code == 0 and cfg.batch == 7 and cfg.lr == 0.002
+    assert cfg.model.kind == "sequence" and cfg.model.width == 32
+    assert cfg.model.input_size == (128, 160) and cfg.study == str(tmp_path)

@@ -110,19 +110,67 @@ def _cmd_synth(args) -> int:
     return 0
 
 
-def _cmd_train(args) -> int:
-    from usbkit.models import ModelConfig
-    from usbkit.models.train import TrainConfig, train
+def _size(text: str) -> tuple[int, int]:
+    """``'256x320'`` -> ``(256, 320)`` (height x width)."""
+    try:
+        h, w = (int(v) for v in str(text).lower().replace("*", "x").split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a size HEIGHTxWIDTH such as 256x320"
+        ) from None
+    return h, w
 
-    _at_least(args.epochs, "--epochs", 1)
-    _at_least(args.seed, "--seed", 0)
-    cfg = TrainConfig(
-        study=str(args.study),
-        model=ModelConfig(kind=args.model),
-        epochs=args.epochs,
-        seed=args.seed,
-        device=args.device,
-    )
+
+def _add_config_options(parser, cls, group: str, skip: tuple[str, ...]) -> None:
+    """One option per field of config ``cls`` (``--batch``, ``--input-size HxW``, ...), its
+    help taken from the config's own docstring; unset options keep the config's value."""
+    import dataclasses
+    import typing
+
+    from usbkit.config import attribute_docs
+
+    docs, defaults = attribute_docs(cls), cls()
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip or dataclasses.is_dataclass(hints[f.name]):
+            continue
+        default = getattr(defaults, f.name)
+        kind = typing.get_origin(hints[f.name]) or hints[f.name]
+        if kind is tuple:
+            convert, shown = _size, "x".join(str(v) for v in default)
+        elif kind in (int, float):
+            convert, shown = kind, default
+        else:
+            convert, shown = str, default
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=convert,
+            default=None,
+            dest=f"{group}__{f.name}",
+            metavar="HxW" if kind is tuple else f.name.upper(),
+            help=f"{docs.get(f.name, '')} (default: {shown})".strip(),
+        )
+
+
+def _config_overrides(args, group: str) -> dict:
+    prefix = f"{group}__"
+    return {
+        k[len(prefix) :]: v for k, v in vars(args).items() if k.startswith(prefix) and v is not None
+    }
+
+
+def _cmd_train(args) -> int:
+    from dataclasses import replace
+
+    from usbkit.config import load_config
+    from usbkit.models.config import TrainConfig
+    from usbkit.models.train import train
+
+    _at_least(args.train__epochs, "--epochs", 1)
+    _at_least(args.train__seed, "--seed", 0)
+    base = load_config(TrainConfig, args.config) if args.config else TrainConfig()
+    model = replace(base.model, kind=args.model, **_config_overrides(args, "model"))
+    cfg = replace(base, study=str(args.study), model=model, **_config_overrides(args, "train"))
     out = train(cfg, args.out, progress=not args.quiet)
     print(f"training run in {out} (best checkpoint: {out / 'best.pt'})")
     return 0
@@ -256,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``usbkit`` argument parser; every default is read from the layers' typed configs."""
     from usbkit.evaluation.results import EvalConfig
     from usbkit.io.formats import FORMATS
-    from usbkit.models.config import TrainConfig
+    from usbkit.models.config import ModelConfig, TrainConfig
     from usbkit.report.builder import ReportConfig
     from usbkit.synth.config import PRESETS, SynthConfig
 
@@ -311,10 +359,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("study", type=Path)
     s.add_argument("--model", choices=["frame", "sequence"], required=True)
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--epochs", type=int, default=train_defaults.epochs)
-    s.add_argument("--device", default=train_defaults.device)
-    s.add_argument("--seed", type=int, default=train_defaults.seed)
+    s.add_argument("--out", type=Path, required=True, help="the run folder")
+    s.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a JSON file of TrainConfig settings (as RUN/config.json); options below override it",
+    )
+    _add_config_options(s, TrainConfig, "train", skip=("study",))
+    _add_config_options(s, ModelConfig, "model", skip=("kind",))
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("detect", help="run a trained detector over the clips of a study")

@@ -112,3 +112,29 @@ def load_config(cls: type[C], path: str | Path) -> C:
             fix="Write it as a JSON object of settings, as usbkit saves it",
         ) from None
     return config_from_dict(cls, data, source=path)
+
+
+def attribute_docs(cls) -> dict[str, str]:
+    """The one-line meaning of each field, from the numpydoc ``Attributes`` of a config
+    (what ``--help`` of the command line shows, so it is written once)."""
+    import inspect
+
+    doc = inspect.getdoc(cls) or ""
+    lines = doc.splitlines()
+    out: dict[str, str] = {}
+    try:
+        start = lines.index("Attributes") + 2
+    except ValueError:
+        return out
+    names: list[str] = []
+    for line in lines[start:]:
+        if line and not line.startswith(" "):
+            if " : " not in line and not line.strip().endswith(":"):
+                break
+            names = [n.strip() for n in line.split(" : ")[0].split(",")]
+            for n in names:
+                out[n] = ""
+        elif line.strip() and names:
+            for n in names:
+                out[n] = (out[n] + " " + line.strip()).strip()
+    return out

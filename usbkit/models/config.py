@@ -24,6 +24,7 @@ class ModelConfig:
     Attributes
     ----------
     kind : {'frame', 'sequence'}
+        Single-frame detector, or the sequence detector with temporal context.
     input_size : tuple of int
         Working resolution ``(height, width)`` every cropped frame is resized to.
     width : int
@@ -75,16 +76,20 @@ class TrainConfig:
         Consecutive frames per training window.
     window_step : int
         Start-to-start distance of training windows.
-    lr, weight_decay : float
-        AdamW settings (cosine schedule with warm-up).
+    lr : float
+        Peak learning rate of AdamW (one epoch of warm-up, then a cosine decay).
+    weight_decay : float
+        AdamW weight decay.
     seed : int
         Random seed.
     device : str
-        ``auto``, ``cpu``, ``cuda`` or ``mps``.
+        ``auto`` (a GPU when there is one), ``cpu``, ``cuda`` or ``mps``.
     val_fp_rate : float
         FP/scan rate of the validation sensitivity used to keep the best epoch.
-    train_split, val_split : str
-        Splits used (``val_split`` may be empty: then no validation, the last epoch is kept).
+    train_split : str
+        The split the model learns from.
+    val_split : str
+        The split that picks the best epoch (empty: no validation, the last epoch is kept).
     """
 
     study: str = ""
