@@ -53,6 +53,11 @@ class UsbkitError(Exception):
         return text
 
 
+class UsbkitWarning(UserWarning):
+    """Something the user should know that does not stop the command (one paragraph, like
+    :class:`UsbkitError`): a damaged cache entry rebuilt, a DICOM timing tag ignored, ..."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem found while checking a study."""

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from usbkit.errors import Problem, UsbkitError
-from usbkit.io.clip import ReaderSettings, open_clip
-from usbkit.io.study import (
-    _read_csv,
-    parse_annotations,
-    parse_manifest,
-    spreadsheet_row,
-)
+from usbkit.io.clip import Clip, ReaderSettings, open_clip
+from usbkit.io.ids import confined_path_reason
+from usbkit.io.study import parse_annotations, parse_manifest, read_table, spreadsheet_row
 
 
 def check_study(
     root: str | Path, settings: ReaderSettings | None = None, progress: bool = True
 ) -> list[Problem]:
     """Validate a study: tables, media and boxes; return every problem found.
+
+    A frame count or frame size is held against the annotations only after the media was
+    decoded again or the cache entry was confirmed against it, so a damaged or edited cache
+    is never blamed on the annotations.
 
     Parameters
     ----------
@@ -38,10 +39,11 @@ def check_study(
     root = Path(root)
     if not root.is_dir():
         return [Problem(str(root), None, "this study folder does not exist")]
+    settings = settings or ReaderSettings(crop=False)
     problems: list[Problem] = []
     mpath, apath = root / "manifest.csv", root / "annotations.csv"
     try:
-        manifest, mprobs = parse_manifest(_read_csv(mpath, "manifest"), mpath)
+        manifest, mprobs = parse_manifest(read_table(mpath, "manifest"), mpath)
     except UsbkitError as exc:
         return [Problem(exc.file or str(mpath), exc.row, exc.message)]
     problems += mprobs
@@ -49,7 +51,7 @@ def check_study(
         return problems
     try:
         ann, aprobs = parse_annotations(
-            _read_csv(apath, "annotations"), apath, set(manifest["clip_id"].dropna())
+            read_table(apath, "annotations"), apath, set(manifest["clip_id"].dropna())
         )
         problems += aprobs
     except UsbkitError as exc:
@@ -64,6 +66,8 @@ def check_study(
         if cid in seen or row.isna()[["clip_id", "path"]].any():
             continue
         seen.add(cid)
+        if confined_path_reason(root, str(row["path"])):
+            continue  # reported by parse_manifest; never opened
         media = root / str(row["path"])
         if not media.exists():
             problems.append(
@@ -74,40 +78,56 @@ def check_study(
                 )
             )
             continue
+        fps = row.get("fps")
+        fps = None if fps is None or pd.isna(fps) else float(fps)
         try:
-            clip = open_clip(media, settings or ReaderSettings(crop=False))
+            clip = open_clip(media, settings, fps=fps)
         except UsbkitError as exc:
             problems.append(
-                Problem(
-                    str(mpath),
-                    spreadsheet_row(i),
-                    f"clip '{cid}' cannot be read: {exc}",
-                )
+                Problem(str(mpath), spreadsheet_row(i), f"clip '{cid}' cannot be read: {exc}")
             )
             continue
         if ann is None:
             continue
-        h, w = clip.original_size
-        n = clip.meta["n_frames"]
         sub = ann.loc[ann["clip_id"] == cid]
-        for j in sub.index[(sub["frame"] >= n).to_numpy()]:
-            problems.append(
-                Problem(
-                    str(apath),
-                    spreadsheet_row(j),
-                    f"frame {int(ann.at[j, 'frame'])} is past the end of clip '{cid}', which has "
-                    f"{n} frames (numbered 0 to {n - 1})",
+        found = _box_problems(sub, clip, cid, apath)
+        if found and not clip.meta.get("decoded_now", False):
+            # Confirm the cached geometry against the media before blaming the annotations.
+            try:
+                clip = open_clip(media, settings, fps=fps, verify=True)
+            except UsbkitError as exc:
+                problems.append(
+                    Problem(str(mpath), spreadsheet_row(i), f"clip '{cid}' cannot be read: {exc}")
                 )
-            )
-        out = (sub["x1"] > w) | (sub["y1"] > h) | (sub["x0"] < 0) | (sub["y0"] < 0)
-        for j in sub.index[out.to_numpy()]:
-            b = ann.loc[j, ["x0", "y0", "x1", "y1"]].to_numpy(dtype=float)
-            problems.append(
-                Problem(
-                    str(apath),
-                    spreadsheet_row(j),
-                    f"box [{', '.join(f'{v:g}' for v in b)}] reaches outside clip '{cid}', whose "
-                    f"frames are {w} x {h} pixels (width x height)",
-                )
-            )
+                continue
+            found = _box_problems(sub, clip, cid, apath)
+        problems += found
     return sorted(problems, key=lambda p: (p.file, p.row if p.row is not None else 0))
+
+
+def _box_problems(sub: pd.DataFrame, clip: Clip, cid: str, apath: Path) -> list[Problem]:
+    """Annotation rows of one clip that lie past its end or outside its frames."""
+    problems = []
+    h, w = clip.original_size
+    n = clip.meta["n_frames"]
+    for j in sub.index[(sub["frame"] >= n).to_numpy()]:
+        problems.append(
+            Problem(
+                str(apath),
+                spreadsheet_row(j),
+                f"frame {int(sub.at[j, 'frame'])} is past the end of clip '{cid}', which has "
+                f"{n} frames (numbered 0 to {n - 1})",
+            )
+        )
+    out = (sub["x1"] > w) | (sub["y1"] > h) | (sub["x0"] < 0) | (sub["y0"] < 0)
+    for j in sub.index[out.to_numpy()]:
+        b = sub.loc[j, ["x0", "y0", "x1", "y1"]].to_numpy(dtype=float)
+        problems.append(
+            Problem(
+                str(apath),
+                spreadsheet_row(j),
+                f"box [{', '.join(f'{v:g}' for v in b)}] reaches outside clip '{cid}', whose "
+                f"frames are {w} x {h} pixels (width x height)",
+            )
+        )
+    return problems

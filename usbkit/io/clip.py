@@ -1,34 +1,40 @@
 """Clips with fast random access: decoded once, cached on disk, memory-mapped after that.
 
-The cache holds only pixels and geometry (never DICOM tags). Its key is a hash of the file's
-bytes (every frame file, for a frame folder) together with the reader settings and the
-reader version, so editing the file or changing the settings decodes it again.
+The cache (:mod:`usbkit.io.cache`) holds only pixels and geometry (never DICOM tags); it is
+verified before use, rebuilt when damaged, and skipped (with a warning) when its folder
+cannot be written. This module adds the B-mode crop and the frame rate.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from usbkit.io.crop import detect_bmode_region
-from usbkit.io.decode import (
-    DEFAULT_FPS,
-    Decoded,
-    folder_frames,
-    iter_frames,
-    media_kind,
-    require_media,
+from usbkit.errors import UsbkitError
+from usbkit.io.cache import (
+    READER_VERSION,
+    content_hash,
+    decode_in_memory,
+    default_cache_dir,
+    load_frames,
+    reconcile,
+    store_crop,
 )
+from usbkit.io.crop import detect_bmode_region
+from usbkit.io.decode import DEFAULT_FPS, require_media
+from usbkit.io.notices import warn
 
-READER_VERSION = 1
-_HASH_MEMO: dict[tuple, str] = {}
+__all__ = [
+    "READER_VERSION",
+    "Clip",
+    "ReaderSettings",
+    "clamp_boxes",
+    "content_hash",
+    "default_cache_dir",
+    "open_clip",
+]
 
 
 @dataclass(frozen=True)
@@ -50,29 +56,6 @@ class ReaderSettings:
     cache_dir: str | None = None
 
 
-def default_cache_dir() -> Path:
-    """The frame cache folder (``$USBKIT_CACHE`` or ``~/.cache/usbkit/frames``)."""
-    env = os.environ.get("USBKIT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "usbkit" / "frames"
-
-
-def content_hash(path: Path) -> str:
-    """BLAKE2 hash of a file's bytes (of every frame file, for a frame folder)."""
-    files = folder_frames(path) if path.is_dir() else [path]
-    stats = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
-    if stats in _HASH_MEMO:
-        return _HASH_MEMO[stats]
-    h = hashlib.blake2b(digest_size=16)
-    for f in files:
-        h.update(f.name.encode() if path.is_dir() else b"")
-        with open(f, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
-    digest = h.hexdigest()
-    _HASH_MEMO[stats] = digest
-    return digest
-
-
 @dataclass
 class Clip:
     """A decoded clip.
@@ -91,6 +74,11 @@ class Clip:
         ``(height, width)`` of the original frames.
     fps_source : str
         Where the frame rate came from.
+    meta : dict
+        Frame count, size and rate as decoded; ``cache_file`` when memory-mapped;
+        ``decoded_now`` when the media was decoded by this open (not read from the cache).
+    settings : ReaderSettings, optional
+        The settings the clip was opened with.
     """
 
     path: Path
@@ -100,25 +88,60 @@ class Clip:
     original_size: tuple[int, int]
     fps_source: str = "default"
     meta: dict = field(default_factory=dict)
+    settings: ReaderSettings | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
 
-    def read(self, indices) -> np.ndarray:
+    def read(self, indices, retry: bool = True) -> np.ndarray:
         """A copy of the (cropped) frames at ``indices``.
 
         For a cached clip the cache file is mapped only for the duration of the read, so a
         long training run over many clips does not keep every page it has touched resident.
+        A cache file that was deleted or changed since the clip was opened is rebuilt from
+        the media (with a warning), never reported as an error of the caller's output.
         """
         entry = self.meta.get("cache_file")
         if entry is None:
             return np.array(self.frames[indices])
         n, h, w = self.meta["n_frames"], self.meta["height"], self.meta["width"]
-        mm = np.memmap(entry, dtype=np.uint8, mode="r", shape=(n, h, w))
+        try:
+            if Path(entry).stat().st_size != n * h * w:
+                raise ValueError("size changed")
+            mm = np.memmap(entry, dtype=np.uint8, mode="r", shape=(n, h, w))
+        except (OSError, ValueError):
+            if not retry:
+                raise UsbkitError(
+                    "the frame cache of this clip keeps changing while it is read",
+                    file=self.path,
+                    fix="Make sure no other program edits the cache folder, and run again",
+                ) from None
+            self._reload()
+            return self.read(indices, retry=False)
         x0, y0, x1, y1 = self.crop_box
         out = np.array(mm[indices, y0:y1, x0:x1])
         del mm
         return out
+
+    def _reload(self) -> None:
+        """Open the media again after its cache file went missing (rebuilt, or in memory).
+
+        The cache says why when it rebuilds a damaged entry; nothing is blamed on the caller.
+        """
+        settings = self.settings or ReaderSettings()
+        fresh = open_clip(
+            self.path,
+            ReaderSettings(crop=False, cache=settings.cache, cache_dir=settings.cache_dir),
+        )
+        if fresh.original_size != self.original_size:
+            raise UsbkitError(
+                "this clip's media changed while it was in use (its frame size is different)",
+                file=self.path,
+                fix="Run the command again",
+            )
+        x0, y0, x1, y1 = self.crop_box
+        self.frames = fresh.frames[:, y0:y1, x0:x1]
+        self.meta = {**fresh.meta}
 
     def __getitem__(self, i):
         return self.frames[i]
@@ -175,78 +198,12 @@ def _sample_indices(n: int, k: int = 16) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int))
 
 
-def _decode_to_file(path: Path, dest: Path) -> dict:
-    """Decode every frame of ``path`` into the raw file ``dest``; return geometry and fps."""
-    info = Decoded()
-    n = 0
-    shape = None
-    with open(dest, "wb") as fh:
-        for frame in iter_frames(path, info):
-            shape = frame.shape
-            fh.write(frame.tobytes())
-            n += 1
-    return {
-        "n_frames": n,
-        "height": int(shape[0]),
-        "width": int(shape[1]),
-        "fps": info.fps,
-        "fps_source": info.fps_source,
-        "kind": media_kind(path),
-    }
-
-
-def _cache_entry(path: Path, settings: ReaderSettings) -> Path:
-    root = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
-    key = hashlib.blake2b(
-        json.dumps(
-            {"content": content_hash(path), "reader": READER_VERSION, "gray": "bt601"},
-            sort_keys=True,
-        ).encode(),
-        digest_size=16,
-    ).hexdigest()
-    return root / key[:2] / key
-
-
-def _load_or_decode(path: Path, settings: ReaderSettings) -> tuple[np.ndarray, dict]:
-    if not settings.cache:
-        info = Decoded()
-        frames = np.stack(list(iter_frames(path, info)))
-        meta = {
-            "n_frames": len(frames),
-            "height": frames.shape[1],
-            "width": frames.shape[2],
-            "fps": info.fps,
-            "fps_source": info.fps_source,
-            "kind": media_kind(path),
-        }
-        return frames, meta
-    entry = _cache_entry(path, settings)
-    meta_file = entry / "meta.json"
-    if not meta_file.exists():
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
-        try:
-            meta = _decode_to_file(path, tmp / "frames.u8")
-            (tmp / "meta.json").write_text(json.dumps(meta))
-            try:
-                os.replace(tmp, entry)
-            except OSError:  # another process filled it first
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    meta = json.loads(meta_file.read_text())
-    shape = (meta["n_frames"], meta["height"], meta["width"])
-    frames = np.memmap(entry / "frames.u8", dtype=np.uint8, mode="r", shape=shape)
-    meta["_entry"] = str(entry)
-    return frames, meta
-
-
 def open_clip(
     path: str | Path,
     settings: ReaderSettings | None = None,
     *,
     fps: float | None = None,
+    verify: bool = False,
 ) -> Clip:
     """Open a clip of any supported format.
 
@@ -258,6 +215,9 @@ def open_clip(
         Crop and cache options (default: crop to the B-mode region, use the cache).
     fps : float, optional
         Frame rate to use instead of the file's (the manifest's ``fps`` column).
+    verify : bool
+        Decode the media again and compare it with a cached entry before use (what
+        ``usbkit check`` does before it holds a frame count or size against annotations).
 
     Returns
     -------
@@ -279,18 +239,18 @@ def open_clip(
     settings = settings or ReaderSettings()
     path = Path(path)
     require_media(path)
-    frames, meta = _load_or_decode(path, settings)
+    if settings.cache:
+        frames, meta = load_frames(path, Path(settings.cache_dir) if settings.cache_dir else None)
+        if verify and not meta.get("_fresh"):
+            frames, meta = reconcile(path, meta)
+    else:
+        frames, meta = decode_in_memory(path)
     h, w = int(meta["height"]), int(meta["width"])
     box = (0, 0, w, h)
     if settings.crop:
         if "crop" not in meta:
             box = detect_bmode_region(np.asarray(frames[_sample_indices(len(frames))]))
-            if "_entry" in meta:
-                stored = {k: v for k, v in meta.items() if not k.startswith("_")}
-                stored["crop"] = list(box)
-                tmp = Path(meta["_entry"]) / ".meta.json.tmp"
-                tmp.write_text(json.dumps(stored))
-                os.replace(tmp, Path(meta["_entry"]) / "meta.json")
+            store_crop(meta, box)
         else:
             box = tuple(meta["crop"])
     x0, y0, x1, y1 = box
@@ -299,8 +259,18 @@ def open_clip(
     rate = meta.get("fps")
     if fps is not None:
         rate, src = float(fps), "manifest"
-    elif rate is None:
-        rate, src = DEFAULT_FPS, "default"
+    else:
+        if meta.get("fps_note"):
+            warn(
+                f"{meta['fps_note']}; the frame rate is taken from "
+                + (f"{src} instead" if rate is not None else f"the default, {DEFAULT_FPS:g} fps"),
+                file=path,
+                fix="Correct the tag, or give the clip's frame rate in the manifest's fps column",
+                once=("fps-note", str(path)),
+            )
+        if rate is None:
+            rate, src = DEFAULT_FPS, "default"
+    entry = meta.get("_entry")
     return Clip(
         path=path,
         frames=view,
@@ -310,6 +280,8 @@ def open_clip(
         fps_source=src,
         meta={
             **{k: v for k, v in meta.items() if not k.startswith("_")},
-            **({"cache_file": str(Path(meta["_entry"]) / "frames.u8")} if "_entry" in meta else {}),
+            **({"cache_file": str(Path(entry) / "frames.u8")} if entry else {}),
+            "decoded_now": bool(meta.get("_fresh")) or not settings.cache,
         },
+        settings=settings,
     )

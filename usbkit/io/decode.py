@@ -9,6 +9,11 @@ of PNG/JPEG frames (natural sort order), DICOM cine through pydicom (uncompresse
 baseline through pylibjpeg; RGB, YBR and MONOCHROME2; frame time from the DICOM tags) and a
 single still image (a one-frame clip).
 
+A clip is read whole or not at all: a file cut short (see :mod:`usbkit.io.container`), a
+video that yields fewer frames than its container lists, or a frame that does not decode is
+an error naming the last good frame, because annotations of the later frames would otherwise
+point at the wrong images.
+
 DICOM patient tags never leave this module: only pixels, the frame rate and the frame size
 are kept.
 """
@@ -16,6 +21,7 @@ are kept.
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +29,16 @@ from pathlib import Path
 import numpy as np
 
 from usbkit.errors import UsbkitError
+from usbkit.io.container import cut_short
+from usbkit.io.pixels import image_array, image_header, scale_to_uint8, to_gray, value_range
+from usbkit.io.values import FPS, FRAME, to_number
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 DEFAULT_FPS = 30.0
+#: Files a frame folder may hold besides its frames (system clutter, compared lower case).
+FOLDER_CLUTTER = {"thumbs.db", "desktop.ini"}
 
 
 def natural_key(name: str) -> list:
@@ -59,28 +70,48 @@ def media_kind(path: str | Path) -> str:
     return "video"
 
 
-def to_gray(rgb: np.ndarray) -> np.ndarray:
-    """ITU-R BT.601 luma of an RGB array (last axis 3), as uint8 (same as Pillow's 'L')."""
-    rgb = rgb.astype(np.uint32)
-    y = (rgb[..., 0] * 299 + rgb[..., 1] * 587 + rgb[..., 2] * 114 + 500) // 1000
-    return y.astype(np.uint8)
-
-
 @dataclass
 class Decoded:
-    """What a decoder yields besides frames: filled in as decoding proceeds."""
+    """What a decoder yields besides frames: filled in as decoding proceeds.
+
+    Attributes
+    ----------
+    fps : float, optional
+        The frame rate found in the file.
+    fps_source : str
+        Where it came from (``container``, ``FrameTime``, ``default``, ...).
+    fps_note : str, optional
+        A timing tag that was present but unusable (the rate fell back to another source).
+    """
 
     fps: float | None = None
     fps_source: str = "default"
+    fps_note: str | None = None
 
 
 def require_media(path: Path) -> None:
-    """Raise the user-facing error for a clip whose media file is missing."""
-    if not path.exists():
+    """Raise the user-facing error for a clip whose media is missing or not a file/folder."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise UsbkitError(
+            f"this clip's media cannot be reached ({exc.strerror or exc})",
+            file=path,
+            fix="Check the 'path' column of manifest.csv and the file's permissions",
+        ) from None
+    if mode is None:
         raise UsbkitError(
             "this clip's media file is missing",
             file=path,
             fix="Check the 'path' column of manifest.csv (paths are relative to the study folder)",
+        )
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise UsbkitError(
+            "this clip's media is not a regular file or folder (a device, pipe or socket)",
+            file=path,
+            fix="Point the manifest's 'path' at the clip's media file or frame folder",
         )
 
 
@@ -94,12 +125,38 @@ def _bad_media(path: Path, what: str, frame: int | None = None) -> UsbkitError:
     )
 
 
+def _incomplete(path: Path, why: str, decoded: int) -> UsbkitError:
+    """The error for a clip that is cut short or stops decoding after ``decoded`` frames."""
+    if decoded:
+        good = f"frames 0 to {decoded - 1} decode, the rest is missing or damaged"
+    else:
+        good = "no frame could be decoded"
+    return UsbkitError(
+        f"this clip is incomplete: {why}; {good}",
+        file=path,
+        frame=decoded if decoded else None,
+        fix="Copy the complete file again from the scanner or archive; usbkit does not use a "
+        "clip with missing frames, because annotations of later frames would point at the "
+        "wrong images",
+    )
+
+
+def _seconds(value, time_base) -> float | None:
+    if value is None or time_base is None:
+        return None
+    return float(value * time_base)
+
+
 def _decode_video(path: Path, info: Decoded) -> Iterator[np.ndarray]:
     import av
 
+    short = cut_short(path)
+    cause = f"the file is cut short ({short})" if short else None
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
+        if short:
+            raise _incomplete(path, cause, 0) from None
         raise _bad_media(path, f"FFmpeg could not open it ({exc.__class__.__name__})") from None
     with container:
         if not container.streams.video:
@@ -107,34 +164,63 @@ def _decode_video(path: Path, info: Decoded) -> Iterator[np.ndarray]:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        if rate:
+        if rate and FPS.accepts(float(rate)):
             info.fps, info.fps_source = float(rate), "container"
+        declared = int(stream.frames or 0)
+        tb = stream.time_base
+        start = _seconds(stream.start_time, tb) or 0.0
+        length = _seconds(stream.duration, tb)
+        if length is None and container.duration and len(container.streams) == 1:
+            length = container.duration / 1_000_000
         i = 0
+        last_end = None
+        starts: list[float] = []
         try:
-            for frame in container.decode(stream):
-                yield frame.to_ndarray(format="gray")
-                i += 1
+            for packet in container.demux(stream):
+                if packet.size and packet.is_corrupt:
+                    raise _incomplete(path, cause or "a frame's data is cut off", i)
+                for frame in packet.decode():
+                    yield frame.to_ndarray(format="gray")
+                    i += 1
+                    t = _seconds(frame.pts, frame.time_base)
+                    if t is not None:
+                        starts.append(t)
+                        end = t + (_seconds(frame.duration, frame.time_base) or 0.0)
+                        last_end = end if last_end is None else max(last_end, end)
         except av.error.FFmpegError as exc:
-            if i == 0:
+            if i == 0 and not short:
                 raise _bad_media(
                     path, f"no frame could be decoded ({exc.__class__.__name__})"
                 ) from None
-            raise _bad_media(
-                path,
-                f"decoding stopped with an error after {i} frames; the file looks truncated",
-                i,
+            raise _incomplete(
+                path, cause or f"decoding stopped with an error ({exc.__class__.__name__})", i
             ) from None
+        if short:
+            raise _incomplete(path, cause, i)
         if i == 0:
             raise _bad_media(path, "it contains no decodable frame")
+        if declared > i:
+            raise _incomplete(path, f"the container lists {declared} frames", i)
+        matroska = "matroska" in (container.format.name or "")
+        if not declared and matroska and length and last_end is not None:
+            steps = np.diff(sorted(starts))
+            step = float(np.median(steps)) if len(steps) else 1.0 / float(rate or DEFAULT_FPS)
+            if last_end - start < length - 1.5 * step:
+                raise _incomplete(
+                    path,
+                    f"the container says it lasts {length:.2f} s, the frames end at "
+                    f"{last_end - start:.2f} s",
+                    i,
+                )
 
 
 def _decode_gif(path: Path, info: Decoded) -> Iterator[np.ndarray]:
-    from PIL import Image, ImageSequence, UnidentifiedImageError
+    from PIL import Image, ImageSequence
 
     try:
         im = Image.open(path)
-    except (OSError, UnidentifiedImageError) as exc:
-        raise _bad_media(path, f"not a readable GIF ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds
+        raise _bad_media(path, f"not a readable GIF ({exc.__class__.__name__})") from None
     with im:
         durations = []
         i = 0
@@ -143,23 +229,37 @@ def _decode_gif(path: Path, info: Decoded) -> Iterator[np.ndarray]:
                 durations.append(frame.info.get("duration", 0) or 0)
                 yield np.asarray(frame.convert("L"))
                 i += 1
-        except (OSError, EOFError) as exc:
-            raise _bad_media(
-                path, f"GIF truncated or damaged after {i} frames ({exc})", i
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds
+            raise _incomplete(
+                path, f"the GIF stops inside a frame ({exc.__class__.__name__})", i
             ) from None
+        short = cut_short(path)
+        if short:
+            raise _incomplete(path, f"the file is cut short ({short})", i)
         good = [d for d in durations if d > 0]
         if good:
-            info.fps, info.fps_source = 1000.0 / float(np.mean(good)), "gif-duration"
+            rate = 1000.0 / float(np.mean(good))
+            if FPS.accepts(rate):
+                info.fps, info.fps_source = rate, "gif-duration"
 
 
 def _read_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
+    """A still image or frame file as a 2-D array (uint8, or raw values if wider)."""
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("L"))
-    except (OSError, UnidentifiedImageError) as exc:
+        return image_array(path)
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds (SyntaxError, bombs)
         raise _bad_media(path, f"not a readable image ({exc.__class__.__name__})") from None
+
+
+def _scaled(path: Path, arr: np.ndarray, low: float, high: float) -> np.ndarray:
+    return arr if arr.dtype == np.uint8 else scale_to_uint8(arr, low, high)
+
+
+def _range_of(path: Path, arr: np.ndarray, frame: int | None = None) -> tuple[float, float]:
+    try:
+        return value_range(arr)
+    except ValueError as exc:
+        raise _bad_media(path, str(exc), frame) from None
 
 
 def folder_frames(path: Path) -> list[Path]:
@@ -168,46 +268,164 @@ def folder_frames(path: Path) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
+def folder_strays(path: Path) -> list[Path]:
+    """Files in a frame folder that are not frames (hidden files and clutter excepted).
+
+    A frame folder holds only its frames: a file the reader skips (a ``.webp`` frame, say)
+    would silently renumber every later frame, so it is an error instead.
+    """
+    return sorted(
+        (
+            p
+            for p in path.iterdir()
+            if p.is_file()
+            and p.suffix.lower() not in IMAGE_SUFFIXES
+            and not p.name.startswith(".")
+            and p.name.lower() not in FOLDER_CLUTTER
+        ),
+        key=lambda p: natural_key(p.name),
+    )
+
+
 def _decode_folder(path: Path, info: Decoded) -> Iterator[np.ndarray]:
+    strays = folder_strays(path)
+    if strays:
+        names = ", ".join(p.name for p in strays[:5]) + (" ..." if len(strays) > 5 else "")
+        raise UsbkitError(
+            f"this frame folder holds {len(strays)} file(s) that are not PNG, JPEG, BMP or "
+            f"TIFF frames ({names}); skipping them would renumber the frames after them",
+            file=path,
+            fix="Convert those frames to PNG, or move files that are not frames out of the folder",
+        )
     files = folder_frames(path)
     if not files:
         raise _bad_media(path, "the folder holds no PNG or JPEG frames")
-    shape = None
+    headers = []
     for i, f in enumerate(files):
-        img = _read_image(f)
-        if shape is None:
-            shape = img.shape
-        elif img.shape != shape:
+        try:
+            headers.append(image_header(f))
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds on bad headers
+            raise _bad_media(f, f"not a readable image ({exc.__class__.__name__})", i) from None
+    (w0, h0), wide0 = headers[0]
+    for i, (f, ((w, h), wide)) in enumerate(zip(files, headers)):
+        if (w, h) != (w0, h0):
             raise UsbkitError(
-                f"frame size {img.shape[1]}x{img.shape[0]} differs from the first frame's "
-                f"{shape[1]}x{shape[0]}",
+                f"frame size {w}x{h} differs from the first frame's {w0}x{h0}",
                 file=f,
                 frame=i,
                 fix="All frames of a clip must have the same size",
             )
-        yield img
+        if wide != wide0:
+            bits = "more than 8" if wide else "8"
+            first = "more than 8" if wide0 else "8"
+            raise UsbkitError(
+                f"this frame has {bits} bits per pixel but the first frame ({files[0].name}) "
+                f"has {first}",
+                file=f,
+                frame=i,
+                fix="Save all frames of a clip with the same bit depth",
+            )
+    low = high = 0.0
+    if wide0:  # the clip's range, so every frame is scaled alike
+        lows, highs = [], []
+        for i, f in enumerate(files):
+            lo, hi = _range_of(f, _read_image(f), i)
+            lows.append(lo)
+            highs.append(hi)
+        low, high = min(lows), max(highs)
+    for f in files:
+        yield _scaled(f, _read_image(f), low, high)
 
 
 def _decode_image(path: Path, info: Decoded) -> Iterator[np.ndarray]:
-    yield _read_image(path)
+    arr = _read_image(path)
+    if arr.dtype != np.uint8:
+        lo, hi = _range_of(path, arr)
+        arr = scale_to_uint8(arr, lo, hi)
+    yield arr
 
 
-def dicom_fps(ds) -> tuple[float | None, str]:
-    """Frame rate of a DICOM cine from its timing tags (FrameTime, vector, CineRate, ...)."""
-    ft = ds.get("FrameTime")
-    if ft not in (None, "") and float(ft) > 0:
-        return 1000.0 / float(ft), "FrameTime"
-    ftv = ds.get("FrameTimeVector")
-    if ftv not in (None, ""):
-        vals = [float(v) for v in ftv][1:]
-        vals = [v for v in vals if v > 0]
-        if vals:
-            return 1000.0 / float(np.mean(vals)), "FrameTimeVector"
-    for tag in ("CineRate", "RecommendedDisplayFrameRate"):
-        v = ds.get(tag)
-        if v not in (None, "") and float(v) > 0:
-            return float(v), tag
-    return None, "default"
+#: DICOM timing tags in the order they are used, with their (group, element) numbers.
+DICOM_TIMING = (
+    ("FrameTime", "(0018,1063)"),
+    ("FrameTimeVector", "(0018,1065)"),
+    ("CineRate", "(0018,0040)"),
+    ("RecommendedDisplayFrameRate", "(0008,2144)"),
+)
+
+
+#: DICOM value representations stored as text (read raw, so a bad value cannot raise).
+_TEXT_VRS = {"DS", "IS", "CS", "LO", "SH", "LT", "ST", "UT", "AS", "DA", "TM", "DT", "UI"}
+
+
+def _tag_text(ds, keyword: str) -> str | None:
+    """A tag's value as text, or None if absent; text tags are read raw, so that a value
+    that is not what its type promises ("fast-ish" as a number) cannot raise here."""
+    from pydicom.datadict import dictionary_VR
+
+    try:
+        elem = ds.get_item(keyword)
+        if elem is None:
+            return None
+        value = elem.value
+        if isinstance(value, bytes):
+            vr = getattr(elem, "VR", None) or dictionary_VR(elem.tag)
+            if vr in _TEXT_VRS:
+                value = value.decode("ascii", errors="replace")
+            else:
+                value = ds[keyword].value  # binary numbers: let pydicom convert them
+    except Exception:  # noqa: BLE001 - a damaged element is as good as absent here
+        return None
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        text = "\\".join(str(v) for v in value)
+    else:
+        text = "" if value is None else str(value)
+    text = text.strip().strip("\x00").strip()
+    return text or None
+
+
+def dicom_fps(ds) -> tuple[float | None, str, str | None]:
+    """Frame rate of a DICOM cine from its timing tags.
+
+    The first timing tag present decides (FrameTime, FrameTimeVector, CineRate,
+    RecommendedDisplayFrameRate). A tag that is present but not a usable number is named in
+    the returned note and the next tag is tried.
+
+    Returns
+    -------
+    fps : float or None
+    source : str
+        The tag used, or ``default``.
+    note : str or None
+        Plain words about unusable tags, if any.
+    """
+    notes = []
+    for keyword, number in DICOM_TIMING:
+        text = _tag_text(ds, keyword)
+        if text is None:
+            continue
+        if keyword == "FrameTimeVector":
+            vals = [to_number(v) for v in text.split("\\")][1:]
+            ok = [v for v in vals if np.isfinite(v) and v > 0]
+            fps = 1000.0 / float(np.mean(ok)) if ok and len(ok) == len(vals) else None
+        elif keyword == "FrameTime":
+            ms = to_number(text)
+            fps = 1000.0 / ms if np.isfinite(ms) and ms > 0 else None
+        else:
+            fps = to_number(text)
+        if fps is not None and FPS.accepts(fps):
+            return fps, keyword, "; ".join(notes) or None
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        notes.append(f"DICOM tag {keyword} {number} is '{shown}', not a usable frame timing")
+    return None, "default", "; ".join(notes) or None
+
+
+def _dicom_gray(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 3 and arr.shape[-1] == 3:
+        return to_gray(arr)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        return arr[..., 0]
+    return arr
 
 
 def _decode_dicom(path: Path, info: Decoded) -> Iterator[np.ndarray]:
@@ -225,31 +443,44 @@ def _decode_dicom(path: Path, info: Decoded) -> Iterator[np.ndarray]:
         raise _bad_media(
             path, "the DICOM file has no image (its pixel data or image module is missing)"
         )
-    info.fps, info.fps_source = dicom_fps(ds)
-    bits = int(ds.get("BitsStored", 8) or 8)
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-    i = 0
-    try:
-        for arr in iter_pixels(path, as_rgb=True):
-            if arr.ndim == 3 and arr.shape[-1] == 3:
-                arr = to_gray(arr)
-            elif arr.ndim == 3 and arr.shape[-1] == 1:
-                arr = arr[..., 0]
-            if arr.dtype != np.uint8:
-                arr = arr.astype(np.float64)
-                if bits > 8:
-                    arr = arr / float(2 ** (bits - 8))
-                arr = np.clip(np.round(arr), 0, 255).astype(np.uint8)
-            if photometric == "MONOCHROME1":
-                arr = 255 - arr
-            yield arr
-            i += 1
-    except UsbkitError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds
-        raise _bad_media(
-            path, f"its pixel data could not be decoded ({exc.__class__.__name__})", i
-        ) from None
+    info.fps, info.fps_source, info.fps_note = dicom_fps(ds)
+    bits = to_number(_tag_text(ds, "BitsStored") or "8")
+    bits = int(bits) if np.isfinite(bits) and 1 <= bits <= 32 else 8
+    declared = to_number(_tag_text(ds, "NumberOfFrames") or "1")
+    declared = int(declared) if FRAME.accepts(declared) else 0
+    photometric = _tag_text(ds, "PhotometricInterpretation") or "MONOCHROME2"
+
+    def frames() -> Iterator[np.ndarray]:
+        i = 0
+        try:
+            for arr in iter_pixels(path, as_rgb=True):
+                yield _dicom_gray(arr)
+                i += 1
+        except UsbkitError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds
+            raise _incomplete(
+                path, f"its pixel data could not be decoded ({exc.__class__.__name__})", i
+            ) from None
+        if 0 < i < declared:
+            raise _incomplete(path, f"NumberOfFrames is {declared}", i)
+
+    low = high = 0.0
+    if bits > 8:  # the clip's range, so every frame is scaled alike
+        lows, highs = [], []
+        for i, arr in enumerate(frames()):
+            lo, hi = _range_of(path, arr, i)
+            lows.append(lo)
+            highs.append(hi)
+        low, high = min(lows), max(highs)
+    for arr in frames():
+        if bits > 8:
+            arr = scale_to_uint8(arr, low, high)
+        elif arr.dtype != np.uint8:
+            arr = np.clip(np.round(arr), 0, 255).astype(np.uint8)
+        if photometric == "MONOCHROME1":
+            arr = 255 - arr
+        yield arr
 
 
 DECODERS = {
@@ -270,6 +501,11 @@ def iter_frames(path: str | Path, info: Decoded | None = None) -> Iterator[np.nd
         The media file or frame folder.
     info : Decoded, optional
         Filled with the frame rate found in the file while decoding.
+
+    Raises
+    ------
+    UsbkitError
+        When the media is missing, unreadable, cut short or changes frame size.
     """
     path = Path(path)
     require_media(path)
@@ -277,10 +513,19 @@ def iter_frames(path: str | Path, info: Decoded | None = None) -> Iterator[np.nd
         raise _bad_media(path, "the file is empty (0 bytes)")
     info = info if info is not None else Decoded()
     shape = None
-    for i, frame in enumerate(DECODERS[media_kind(path)](path, info)):
-        frame = np.ascontiguousarray(frame, dtype=np.uint8)
-        if shape is None:
-            shape = frame.shape
-        elif frame.shape != shape:
-            raise _bad_media(path, "the frame size changes inside the clip", i)
-        yield frame
+    try:
+        for i, frame in enumerate(DECODERS[media_kind(path)](path, info)):
+            frame = np.ascontiguousarray(frame, dtype=np.uint8)
+            if frame.ndim != 2:
+                raise _bad_media(path, f"frame {i} is not a 2-D picture", i)
+            if shape is None:
+                shape = frame.shape
+            elif frame.shape != shape:
+                raise _bad_media(path, "the frame size changes inside the clip", i)
+            yield frame
+    except OSError as exc:  # the media itself could not be read (permissions, I/O error)
+        raise UsbkitError(
+            f"this clip's media could not be read ({exc.strerror or exc})",
+            file=path,
+            fix="Check the file's permissions and the disk it is on",
+        ) from None

@@ -8,11 +8,23 @@ import numpy as np
 import pandas as pd
 
 from usbkit.errors import Problem, StudyProblems, UsbkitError
-from usbkit.io.study import spreadsheet_row
+from usbkit.io.ids import normalize_ids
+from usbkit.io.study import read_table, spreadsheet_row
+from usbkit.io.values import COORDINATE, FRAME, SCORE
 
 DETECTION_COLUMNS = ["clip_id", "frame", "score", "x0", "y0", "x1", "y1"]
 MIN_SCORE = 0.001
 MAX_PER_FRAME = 100
+
+
+class DetectionProblems(StudyProblems):
+    """Malformed rows of a detections file (``usbkit check`` does not read these files)."""
+
+    def __str__(self) -> str:
+        return (
+            self.message + "\nFix these rows (or the program that wrote the file) and run the "
+            "command again."
+        )
 
 
 def load_detections(
@@ -29,22 +41,24 @@ def load_detections(
     max_problems : int
         Problems listed at most (the count says how many there are).
 
+    Returns
+    -------
+    DataFrame
+        ``clip_id`` (NFC text), ``frame`` (int64), ``score`` and the box (float).
+
     Raises
     ------
     UsbkitError
         Naming the file and row of each malformed detection.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UsbkitError(
             "the detections file is missing",
             file=path,
             fix="Give the CSV written by `usbkit detect`",
         )
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UsbkitError(f"not a readable CSV table ({exc})", file=path) from None
+    raw = read_table(path, "detections")
     missing = [c for c in DETECTION_COLUMNS if c not in raw.columns]
     if missing:
         raise UsbkitError(
@@ -53,21 +67,27 @@ def load_detections(
             file=path,
             row=1,
         )
-    det = pd.DataFrame({"clip_id": raw["clip_id"].astype("string").str.strip().astype(object)})
-    for c in DETECTION_COLUMNS[1:]:
-        det[c] = pd.to_numeric(raw[c], errors="coerce")
-    problems = []
+    det = pd.DataFrame({"clip_id": normalize_ids(raw["clip_id"])}, index=raw.index)
+    frame, frame_ok = FRAME.parse(raw["frame"])
+    score, score_ok = SCORE.parse(raw["score"])
+    det["frame"] = frame
+    det["score"] = score
+    coord_ok = np.ones(len(raw), bool)
+    for c in DETECTION_COLUMNS[3:]:
+        det[c], ok = COORDINATE.parse(raw[c])
+        coord_ok &= ok
+    values = det[DETECTION_COLUMNS[1:]].to_numpy(float)
+    bad_num = ~np.isfinite(values).all(1) if len(det) else np.zeros(0, bool)
     box = det[["x0", "y0", "x1", "y1"]].to_numpy(float)
-    bad_num = ~np.isfinite(det[["frame", "score", "x0", "y0", "x1", "y1"]].to_numpy(float)).all(1)
-    bad_score = ~bad_num & ~((det["score"] >= 0) & (det["score"] <= 1)).to_numpy()
-    bad_box = ~bad_num & ~((box[:, 0] < box[:, 2]) & (box[:, 1] < box[:, 3]))
-    bad_frame = (
-        ~bad_num & ((det["frame"] < 0) | (det["frame"] != np.floor(det["frame"]))).to_numpy()
-    )
+    bad_coord = ~bad_num & ~coord_ok
+    bad_score = ~bad_num & ~score_ok
+    bad_box = ~bad_num & ~bad_coord & ~((box[:, 0] < box[:, 2]) & (box[:, 1] < box[:, 3]))
+    bad_frame = ~bad_num & ~frame_ok
     unknown = np.zeros(len(det), bool)
     if known_clips is not None:
         unknown = ~det["clip_id"].isin(known_clips).to_numpy()
-    for i in np.flatnonzero(bad_num | bad_score | bad_box | bad_frame | unknown):
+    problems = []
+    for i in np.flatnonzero(bad_num | bad_coord | bad_score | bad_box | bad_frame | unknown):
         row = spreadsheet_row(i)
         if unknown[i]:
             msg = f"clip id '{det['clip_id'].iloc[i]}' is not in the study's manifest"
@@ -77,18 +97,20 @@ def load_detections(
         elif bad_score[i]:
             msg = f"score {raw['score'].iloc[i]} is outside [0, 1]"
         elif bad_frame[i]:
-            msg = f"frame {raw['frame'].iloc[i]} is not a frame number (0, 1, 2, ...)"
+            msg = FRAME.message(raw["frame"].iloc[i])
+        elif bad_coord[i]:
+            vals = ", ".join(f"{c}={raw[c].iloc[i]}" for c in DETECTION_COLUMNS[3:])
+            msg = f"box coordinate out of range ({vals}): {COORDINATE.expected}"
         else:
             msg = f"box [{', '.join(f'{v:g}' for v in box[i])}] needs x0 < x1 and y0 < y1"
         problems.append(Problem(str(path), row, msg))
     if problems:
         shown = problems[:max_problems]
         extra = len(problems) - len(shown)
-        err = StudyProblems(
+        raise DetectionProblems(
             shown,
             "The detections file has malformed rows"
             + (f" (first {len(shown)} of {len(problems)} shown)" if extra else ""),
         )
-        raise err
-    det["frame"] = det["frame"].astype(int)
-    return det
+    det["frame"] = det["frame"].astype(np.int64)  # every frame passed the range check
+    return det.reset_index(drop=True)

@@ -1,7 +1,10 @@
 """The study folder: ``manifest.csv`` + ``annotations.csv`` + media (docs/study-format.md).
 
 Rows are reported as spreadsheet rows: the header is row 1, the first data row is row 2,
-which is what a clinician sees when the file is opened in a spreadsheet program.
+which is what a clinician sees when the file is opened in a spreadsheet program. Ids are
+compared after Unicode NFC normalisation and clip ids must be safe as file names
+(:mod:`usbkit.io.ids`); media paths stay inside the study folder; numbers are range-checked
+before any cast (:mod:`usbkit.io.values`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,14 @@ import numpy as np
 import pandas as pd
 
 from usbkit.errors import Problem, StudyProblems, UsbkitError
+from usbkit.io.ids import (
+    ID_FIX,
+    confined_path_reason,
+    normalize_id,
+    normalize_ids,
+    unsafe_name_reason,
+)
+from usbkit.io.values import COORDINATE, FPS, FRAME
 
 MANIFEST_REQUIRED = ["clip_id", "patient_id", "path"]
 MANIFEST_OPTIONAL = ["pathology", "split", "fps"]
@@ -62,8 +73,15 @@ class Study:
         return list(self.manifest["clip_id"])
 
     def clip_path(self, clip_id: str) -> Path:
-        """Absolute path of a clip's media."""
+        """Path of a clip's media (always inside the study folder)."""
         row = self._row(clip_id)
+        why = confined_path_reason(self.root, str(row["path"]))
+        if why:
+            raise UsbkitError(
+                f"the path '{row['path']}' of clip '{clip_id}' cannot be used: {why}",
+                file=self.manifest_path,
+                fix="Give the clip's media as a path inside the study folder",
+            )
         return self.root / str(row["path"])
 
     def clip_fps(self, clip_id: str) -> float | None:
@@ -74,7 +92,7 @@ class Study:
         return None if pd.isna(value) else float(value)
 
     def _row(self, clip_id: str) -> pd.Series:
-        rows = self.manifest.loc[self.manifest["clip_id"] == str(clip_id)]
+        rows = self.manifest.loc[self.manifest["clip_id"] == normalize_id(clip_id)]
         if rows.empty:
             raise UsbkitError(
                 f"clip id '{clip_id}' is not in the manifest",
@@ -97,30 +115,56 @@ class Study:
 
     def boxes(self, clip_id: str) -> pd.DataFrame:
         """Annotation rows of one clip."""
-        return self.annotations.loc[self.annotations["clip_id"] == str(clip_id)]
+        return self.annotations.loc[self.annotations["clip_id"] == normalize_id(clip_id)]
 
 
-def _read_csv(path: Path, what: str) -> pd.DataFrame:
+def read_table(path: Path, what: str) -> pd.DataFrame:
+    """Read a CSV table as text cells (``what`` names it in messages: "manifest", ...).
+
+    A byte-order mark (Excel's "CSV UTF-8") is accepted and spaces around column names are
+    removed. Every failure is a :class:`UsbkitError` naming the file.
+    """
+    path = Path(path)
     if not path.exists():
         raise UsbkitError(
             f"the {what} file is missing",
             file=path,
             fix=f"A study folder needs {path.name}; see the README's 'Study format' section",
         )
+    if not path.is_file():
+        raise UsbkitError(
+            f"the {what} file is a folder (or another kind of file), not a CSV table",
+            file=path,
+            fix=f"Put the {what} table, saved as CSV, at this path",
+        )
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        df = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig"
+        )
     except pd.errors.EmptyDataError:
         raise UsbkitError(
             f"the {what} file is empty (not even a header row)",
             file=path,
             fix="Write the header row described in the README's 'Study format' section",
         ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise UsbkitError(
             f"the {what} file is not a readable CSV table ({exc})",
             file=path,
-            fix="Save it as comma-separated values (CSV) with one header row",
+            fix="Save it as comma-separated values (CSV, UTF-8) with one header row",
         ) from None
+    except OSError as exc:
+        raise UsbkitError(
+            f"the {what} file cannot be read ({exc.strerror or exc})",
+            file=path,
+            fix="Check the file's permissions",
+        ) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+#: The former private name, kept for callers outside this module.
+_read_csv = read_table
 
 
 def _check_columns(
@@ -151,16 +195,51 @@ def _check_columns(
 
 
 def parse_manifest(df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[Problem]]:
-    """Validate a raw (all-string) manifest table; return the typed table and problems."""
+    """Validate a raw (all-string) manifest table; return the typed table and problems.
+
+    ``path`` is the manifest file; media paths are checked against its folder.
+    """
     problems = _check_columns(df, path, MANIFEST_REQUIRED, MANIFEST_OPTIONAL)
     if any(p.row == 1 and "missing" in p.message for p in problems):
         return df, problems
     df = df.copy()
+    if df.empty:
+        problems.append(
+            Problem(
+                str(path),
+                None,
+                "the manifest lists no clips (it has only its header row); add one row per clip",
+            )
+        )
+        return df, problems
+    for col in ("clip_id", "patient_id"):
+        df[col] = normalize_ids(df[col])
     for col in ("clip_id", "patient_id", "path"):
         for i in np.flatnonzero(df[col].isna().to_numpy()):
             problems.append(Problem(str(path), spreadsheet_row(i), f"'{col}' is empty"))
-    df["clip_id"] = df["clip_id"].astype("string").str.strip().astype(object)
-    df["patient_id"] = df["patient_id"].astype("string").str.strip().astype(object)
+    root = Path(path).parent
+    for i, (cid, rel) in enumerate(zip(df["clip_id"], df["path"])):
+        if cid is not None:
+            why = unsafe_name_reason(cid)
+            if why:
+                problems.append(
+                    Problem(
+                        str(path),
+                        spreadsheet_row(i),
+                        f"clip id '{_shown(cid)}' cannot be used: {why}. {ID_FIX}",
+                    )
+                )
+        if not pd.isna(rel):
+            why = confined_path_reason(root, str(rel))
+            if why:
+                problems.append(
+                    Problem(
+                        str(path),
+                        spreadsheet_row(i),
+                        f"path '{_shown(rel)}' cannot be used: {why}. Give the media as a path "
+                        "inside the study folder (copy the clip into it)",
+                    )
+                )
     dup = df["clip_id"].duplicated(keep="first") & df["clip_id"].notna()
     for i in np.flatnonzero(dup.to_numpy()):
         first = int(np.flatnonzero((df["clip_id"] == df["clip_id"].iloc[i]).to_numpy())[0])
@@ -168,7 +247,7 @@ def parse_manifest(df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[Pro
             Problem(
                 str(path),
                 spreadsheet_row(i),
-                f"clip id '{df['clip_id'].iloc[i]}' is used twice (first on row "
+                f"clip id '{_shown(df['clip_id'].iloc[i])}' is used twice (first on row "
                 f"{spreadsheet_row(first)}); clip ids must be unique",
             )
         )
@@ -179,7 +258,7 @@ def parse_manifest(df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[Pro
                     Problem(
                         str(path),
                         spreadsheet_row(i),
-                        f"pathology '{v}' is not one of {', '.join(PATHOLOGIES)}",
+                        f"pathology '{_shown(v)}' is not one of {', '.join(PATHOLOGIES)}",
                     )
                 )
         df["pathology"] = df["pathology"].str.strip().str.lower()
@@ -190,22 +269,28 @@ def parse_manifest(df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[Pro
                     Problem(
                         str(path),
                         spreadsheet_row(i),
-                        f"split '{v}' is not one of {', '.join(SPLITS)}",
+                        f"split '{_shown(v)}' is not one of {', '.join(SPLITS)}",
                     )
                 )
         df["split"] = df["split"].str.strip().str.lower()
         problems += _patients_in_two_splits(df, path)
     if "fps" in df.columns:
-        fps = pd.to_numeric(df["fps"], errors="coerce")
-        for i, (raw, v) in enumerate(zip(df["fps"], fps)):
-            if pd.isna(raw):
-                continue
-            if pd.isna(v) or not np.isfinite(v) or v <= 0:
-                problems.append(
-                    Problem(str(path), spreadsheet_row(i), f"fps '{raw}' is not a positive number")
-                )
-        df["fps"] = fps
+        values, ok = FPS.parse(df["fps"])
+        for i, raw in enumerate(df["fps"]):
+            if not pd.isna(raw) and not ok[i]:
+                problems.append(Problem(str(path), spreadsheet_row(i), FPS.message(raw)))
+        df["fps"] = np.where(ok, values, np.nan)
     return df, problems
+
+
+def _shown(value, limit: int = 60) -> str:
+    """A cell value as it can be shown in a message (control characters made visible)."""
+    text = (
+        str(value).encode("unicode_escape").decode("ascii")
+        if not str(value).isprintable()
+        else str(value)
+    )
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _patients_in_two_splits(df: pd.DataFrame, path: Path) -> list[Problem]:
@@ -235,10 +320,10 @@ def parse_annotations(
     if any(p.row == 1 and "missing" in p.message for p in problems):
         return df, problems
     df = df.copy()
-    df["clip_id"] = df["clip_id"].astype("string").str.strip().astype(object)
-    df["lesion_id"] = df["lesion_id"].astype("string").str.strip().astype(object)
-    frame = pd.to_numeric(df["frame"], errors="coerce")
-    coords = {c: pd.to_numeric(df[c], errors="coerce") for c in BOX}
+    df["clip_id"] = normalize_ids(df["clip_id"])
+    df["lesion_id"] = normalize_ids(df["lesion_id"])
+    frame, frame_ok = FRAME.parse(df["frame"])
+    coords = {c: COORDINATE.parse(df[c]) for c in BOX}
     bad_rows = np.zeros(len(df), dtype=bool)
     for i in range(len(df)):
         row = spreadsheet_row(i)
@@ -251,28 +336,30 @@ def parse_annotations(
                 Problem(
                     str(path),
                     row,
-                    f"annotation for clip '{cid}', which is not in manifest.csv",
+                    f"annotation for clip '{_shown(cid)}', which is not in manifest.csv",
                 )
             )
             bad_rows[i] = True
         if pd.isna(df["lesion_id"].iloc[i]):
             problems.append(Problem(str(path), row, "'lesion_id' is empty"))
             bad_rows[i] = True
-        f = frame.iloc[i]
-        if pd.isna(f) or f != np.floor(f) or f < 0:
-            problems.append(
-                Problem(
-                    str(path),
-                    row,
-                    f"frame '{df['frame'].iloc[i]}' is not a frame number (0, 1, 2, ...)",
-                )
-            )
+        if not frame_ok[i]:
+            problems.append(Problem(str(path), row, FRAME.message(df["frame"].iloc[i])))
             bad_rows[i] = True
-        vals = [coords[c].iloc[i] for c in BOX]
-        if any(pd.isna(v) or not np.isfinite(v) for v in vals):
+        vals = [coords[c][0][i] for c in BOX]
+        if any(not np.isfinite(v) for v in vals):
             raw = ", ".join(f"{c}={df[c].iloc[i]!s}" for c in BOX)
             problems.append(
                 Problem(str(path), row, f"box has a missing or non-numeric value ({raw})")
+            )
+            bad_rows[i] = True
+            continue
+        if not all(coords[c][1][i] for c in BOX):
+            raw = ", ".join(f"{c}={df[c].iloc[i]!s}" for c in BOX)
+            problems.append(
+                Problem(
+                    str(path), row, f"box coordinate out of range ({raw}): {COORDINATE.expected}"
+                )
             )
             bad_rows[i] = True
             continue
@@ -297,22 +384,22 @@ def parse_annotations(
             )
             bad_rows[i] = True
     for c in BOX:
-        df[c] = coords[c].astype(float)
-    df["frame"] = frame
+        df[c] = coords[c][0]
     ok = ~bad_rows
-    key = df.loc[ok, ["clip_id", "frame", "lesion_id"]]
+    df = df.loc[ok].copy()
+    df["frame"] = frame[ok].astype(np.int64)  # every kept frame passed the range check
+    key = df[["clip_id", "frame", "lesion_id"]]
     dup = key.duplicated(keep="first")
     for i in key.index[dup.to_numpy()]:
         problems.append(
             Problem(
                 str(path),
                 spreadsheet_row(i),
-                f"lesion '{df['lesion_id'].iloc[i]}' of clip '{df['clip_id'].iloc[i]}' has a second "
-                f"box on frame {int(df['frame'].iloc[i])}; each lesion has one box per frame",
+                f"lesion '{_shown(df.at[i, 'lesion_id'])}' of clip '{_shown(df.at[i, 'clip_id'])}' "
+                f"has a second box on frame {int(df.at[i, 'frame'])}; each lesion has one box per "
+                "frame",
             )
         )
-    df = df.loc[ok].copy()
-    df["frame"] = df["frame"].astype(int)
     return df, problems
 
 
@@ -363,10 +450,10 @@ def load_study(root: str | Path) -> Study:
         )
     manifest_path = root / "manifest.csv"
     ann_path = root / "annotations.csv"
-    manifest, problems = parse_manifest(_read_csv(manifest_path, "manifest"), manifest_path)
+    manifest, problems = parse_manifest(read_table(manifest_path, "manifest"), manifest_path)
     if problems and any(p.row == 1 for p in problems):
         raise StudyProblems(problems, "The manifest cannot be read")
-    ann_raw = _read_csv(ann_path, "annotations")
+    ann_raw = read_table(ann_path, "annotations")
     annotations, ann_problems = parse_annotations(
         ann_raw, ann_path, set(manifest["clip_id"].dropna())
     )

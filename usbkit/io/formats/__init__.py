@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from usbkit.errors import UsbkitError
+from usbkit.safeio import check_output_dir
 
 
 def _registry() -> dict[str, Callable[..., Path]]:
     from usbkit.io.formats.busi import import_busi
+    from usbkit.io.formats.clips import import_clips
     from usbkit.io.formats.coco_vid import import_coco_vid
     from usbkit.io.formats.cvat import import_cvat_video
     from usbkit.io.formats.frames import import_frame_folders
@@ -25,23 +27,31 @@ def _registry() -> dict[str, Callable[..., Path]]:
         "cvat-video": import_cvat_video,
         "busi": import_busi,
         "frames": import_frame_folders,
+        "clips": import_clips,
     }
 
 
-FORMATS = ("coco-vid", "cvat-video", "busi", "frames")
+FORMATS = ("coco-vid", "cvat-video", "busi", "frames", "clips")
 
 
-def import_study(fmt: str, src: str | Path, out: str | Path, **kwargs) -> Path:
+def import_study(
+    fmt: str, src: str | Path, out: str | Path, *, overwrite: bool = False, **kwargs
+) -> Path:
     """Import ``src`` in format ``fmt`` into a new study folder ``out``.
 
     Parameters
     ----------
-    fmt : {'coco-vid', 'cvat-video', 'busi', 'frames'}
+    fmt : {'coco-vid', 'cvat-video', 'busi', 'frames', 'clips'}
         Source format.
     src : str or Path
         The annotation file or source folder.
     out : str or Path
         The new study folder (must not exist or be empty).
+    overwrite : bool
+        Replace an earlier ``usbkit import`` output at ``out`` (kept until the new one is
+        complete); a folder holding anything else is always refused.
+    **kwargs
+        Format options (``images_root`` for coco-vid, ``media`` for cvat-video).
 
     Returns
     -------
@@ -54,4 +64,5 @@ def import_study(fmt: str, src: str | Path, out: str | Path, **kwargs) -> Path:
             f"unknown import format '{fmt}'",
             fix=f"Use one of: {', '.join(FORMATS)}",
         )
-    return registry[fmt](Path(src), Path(out), **kwargs)
+    check_output_dir(out, "import", overwrite)  # refused before any work
+    return registry[fmt](Path(src), Path(out), overwrite=overwrite, **kwargs)
