@@ -154,6 +154,16 @@ compare = nb(
         ("code", "F.sensitivity_bars(results)"),
         (
             "md",
+            "## Power: could this study have seen a difference?\n\nA test that finds no significant difference has not shown that the models are equal: the study may simply have been too small to see it. The **power** of a comparison is the probability that it comes out significant (P < 0.05) *if* the models really differ by a given amount. usbkit estimates it by simulation: it builds thousands of imaginary studies by drawing this study's patients again, with replacement and with all their scans, finds each model's threshold again in every imaginary study and applies the same test. The share of imaginary studies in which the test rejects is the power; repeated for growing numbers of patients it gives the curve below, and the number of patients a study needs for 80% power. The dashed curve is the textbook formula, which treats lesions as independent; lesions of one patient are not, which is why the simulation is the number to plan with.",
+        ),
+        (
+            "code",
+            "from usbkit.evaluation.power import PlanConfig, plan_study\n\n"
+            "plan = plan_study(results, PlanConfig(fp_rate=results['view_fp_rate'], seed=seed))\n"
+            "display(Markdown(plan.summary()))\nF.power_figure(plan)",
+        ),
+        (
+            "md",
             "## FROC curves\n\nThe shaded bands are 95% bootstrap bands over patients; the dots are the study's operating points. The black markers in the previous figure are the published values of Yuan & Jia (2022), from 506 real patients, for orientation only: the synthetic cohort is not their data.",
         ),
         ("code", "F.froc_figure(results)"),
@@ -172,6 +182,16 @@ compare = nb(
             "## Whole-curve summary and the literature bridge\n\nThe **JAFROC figure of merit** is the probability that a mass is rated higher than the most suspicious false mark of a scan (1 is perfect); **AP50** is the frame-level average precision used by the published video-detection work.",
         ),
         ("code", "F.summary_table(results)"),
+        (
+            "md",
+            "## The numbers of the published video-detection work\n\nPapers on lesion detection in breast-ultrasound *videos* count frame by frame, with all test frames pooled. **AP** (COCO's average precision, over box-overlap thresholds 0.5 to 0.95; **AP50** and **AP75** at 0.5 and 0.75) summarises how well the marks are ranked and placed. **Pr80** is the precision, the share of marks that land on a mass, when the model is set to find 80% of the lesion frames (**Pr90**: 90%). **FP80** is what a scanning clinician would suffer at that same setting: false alarms per minute, where a false mark that persists over neighbouring frames is one *chain*, one alarm. It is given with each clip's own frame rate and with the 30 frames per second the published tables assume. Blank cells: the model never finds that share of the lesion frames.",
+        ),
+        ("code", "F.literature_table(results)"),
+        (
+            "md",
+            "## Time to first detection\n\nA clinician sweeping the probe sees a mass for a few seconds; a mark that appears only late in that passage may come after her eye has moved on. For every lesion, the **time to first detection** is the time from the first frame on which the lesion is visible to the first frame on which the model, at its operating threshold, puts a mark on it. The curves show the share of all lesions marked within t seconds (each ends at the model's sensitivity: lesions never marked are counted apart, as *not found*); the table gives medians, and compares the two models on the lesions both find (Wilcoxon signed-rank test). No public tool reports this number.",
+        ),
+        ("code", "display(F.ttfd_table(results))\nF.ttfd_figure(results)"),
     ]
 )
 

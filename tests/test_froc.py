@@ -282,8 +282,55 @@ def test_bootstrap_replicates_match_direct_curves_with_ties(seed):
             assert sens[row, k] == pytest.approx(operating_point(curve, x)[0])
 
 
-def test_linker_gives_the_same_tracks_with_and_without_the_pairwise_table(monkeypatch):
-    import usbkit.evaluation.froc as froc
+def reference_link(frames, scores, boxes, max_gap=5, min_iou=0.3):
+    """The linker of docs/metrics.md#fp-tracks-the-linker, one detection at a time."""
+    from usbkit.evaluation.matching import iou
+
+    order = sorted(range(len(frames)), key=lambda i: (frames[i], -scores[i], i))
+    last = []  # per track, in creation order: (index of its last detection, its frame)
+    out = [-1] * len(frames)
+    for i in order:
+        best, best_t = -1.0, -1
+        for t, (j, f) in enumerate(last):
+            if f == frames[i] or f < frames[i] - max_gap:  # taken this frame, or not live
+                continue
+            v = float(iou(np.asarray(boxes[i], float), np.asarray(boxes[j], float)))
+            if v >= min_iou and v > best:  # strict: equal IoUs go to the older track
+                best, best_t = v, t
+        if best_t < 0:
+            best_t = len(last)
+            last.append(None)
+        out[i] = best_t
+        last[best_t] = (i, frames[i])
+    return np.array(out, dtype=np.int64)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_fast_linker_equals_the_reference_loop_on_random_inputs_with_ties(seed):
+    """Crowded frames, equal scores, equal IoUs (integer boxes), gaps around max_gap, several
+    clips linked in one pass: the fast linker gives exactly the reference's tracks."""
+    from usbkit.evaluation.froc import link_tracks
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 120))
+    frames = rng.integers(0, int(rng.integers(1, 25)), n) * int(rng.integers(1, 4))
+    scores = np.round(rng.uniform(size=n), 1)  # many equal scores
+    centres = rng.uniform(0, 40, (int(rng.integers(1, 5)), 2)).round()
+    xy = centres[rng.integers(0, len(centres), n)] + rng.integers(0, 4, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.integers(5, 12, (n, 2))], 1).astype(float)
+    clip = rng.integers(0, 3, n)
+    gap, thr = int(rng.integers(1, 7)), float(rng.choice([0.1, 0.3, 0.5]))
+    fast = link_tracks(frames, scores, boxes, max_gap=gap, min_iou=thr, clips=clip)
+    for c in np.unique(clip):
+        sel = clip == c
+        ref = reference_link(frames[sel], scores[sel], boxes[sel], gap, thr)
+        assert np.array_equal(fast[sel], ref)
+        one = link_tracks(frames[sel], scores[sel], boxes[sel], max_gap=gap, min_iou=thr)
+        assert np.array_equal(one, ref)  # a clip alone links as it does among others
+
+
+def test_linker_links_a_large_clip_like_the_reference():
+    from usbkit.evaluation.froc import link_tracks
 
     rng = np.random.default_rng(4)
     n = 300
@@ -291,7 +338,25 @@ def test_linker_gives_the_same_tracks_with_and_without_the_pairwise_table(monkey
     scores = np.round(rng.uniform(size=n), 2)
     xy = rng.uniform(0, 60, (n, 2))
     boxes = np.concatenate([xy, xy + rng.uniform(8, 20, (n, 2))], 1)
-    a = froc.link_tracks(frames, scores, boxes)
-    monkeypatch.setattr(froc, "PAIR_LIMIT", 10)
-    b = froc.link_tracks(frames, scores, boxes)
-    assert np.array_equal(a, b) and a.max() < n - 1  # some detections were linked
+    a = link_tracks(frames, scores, boxes)
+    assert np.array_equal(a, reference_link(frames, scores, boxes))
+    assert a.max() < n - 1  # some detections were linked
+
+
+def test_rate_scans_tracks_are_per_clip_in_creation_order():
+    g = gt(("a", 0, "L", 0, 0, 10, 10))
+    d = det(
+        ("b", 0, 0.2, 50, 50, 60, 60),
+        ("a", 2, 0.7, 50, 50, 60, 60),
+        ("b", 1, 0.9, 51, 50, 61, 60),
+        ("a", 0, 0.4, 80, 80, 90, 90),
+        ("b", 0, 0.3, 0, 0, 5, 5),
+    )
+    r = rate_scans(g, d, clips("a", "b"), n_frames=6)
+    t = r.tracks
+    assert t["clip_id"].tolist() == ["a", "a", "b", "b"]
+    assert t["track"].tolist() == [0, 1, 0, 1]
+    # clip a: frame 0 (0.4) then frame 2 (0.7, far away); clip b: frame 0 by score: the
+    # 0.3 box starts track 0, the 0.2 box track 1, which the frame-1 box (0.9) joins
+    assert t["score"].tolist() == [0.4, 0.7, 0.3, 0.9]
+    assert t["patient_id"].tolist() == ["p_a", "p_a", "p_b", "p_b"]

@@ -2,7 +2,10 @@
 
 Lesion ratings, the FP-track linker, the scan-level and frame-level FROC curves, sensitivity
 at an FP rate (operating point and linear interpolation), the JAFROC figure of merit (AFROC1
-form) and frame-level AP50. The hit rule itself lives in :mod:`usbkit.evaluation.matching`.
+form) and frame-level AP at one or several IoU thresholds (AP50; COCO AP in
+:mod:`usbkit.evaluation.literature`). The linker and AP's matching share one greedy
+assignment (:func:`greedy_assign`). The hit rule itself lives in
+:mod:`usbkit.evaluation.matching`.
 """
 
 from __future__ import annotations
@@ -12,12 +15,76 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from usbkit.evaluation.matching import HitRule, iou, match
+from usbkit.evaluation.matching import BOX, HitRule, iou, match
 
 MAX_GAP = 5
 LINK_IOU = 0.3
-#: Clips with at most this many FP detections get their pairwise IoUs in one computation.
-PAIR_LIMIT = 1500
+
+
+# --------------------------------------------------------------------------- greedy
+def greedy_assign(
+    agent: np.ndarray, resource: np.ndarray, priority: np.ndarray, n_resources: int
+) -> np.ndarray:
+    """Greedy one-to-one assignment in priority order, computed in a few vectorised rounds.
+
+    The sequential rule: agents in increasing ``priority`` each take their most preferred
+    resource that no agent before them took, or nothing. Used by the FP-track linker
+    (detections taking tracks) and by frame-level AP (detections taking ground-truth boxes).
+
+    Parameters
+    ----------
+    agent, resource : ndarray of int, shape (n_pairs,)
+        The acceptable (agent, resource) pairs, grouped by agent and, inside an agent, in
+        its order of preference.
+    priority : ndarray of int, shape (n_agents,)
+        Each agent's place in the sequential order; agents that can want the same resource
+        must have distinct priorities.
+    n_resources : int
+        Resources are ``0 .. n_resources - 1``.
+
+    Returns
+    -------
+    ndarray of int, shape (n_agents,)
+        The resource each agent takes, -1 for none.
+
+    Notes
+    -----
+    In each round every undecided agent proposes its best resource still free. A proposal is
+    final when no undecided agent of lower priority value finds that resource acceptable
+    (so none can take it first); the first undecided agent always is. An undecided agent left
+    with no free acceptable resource takes nothing. Rounds needed: one plus the length of
+    the longest chain of actual conflicts, not the number of agents.
+
+    Examples
+    --------
+    Agent 0 prefers resource 1, then 0; agent 1 wants only resource 1:
+
+    >>> greedy_assign(np.array([0, 0, 1]), np.array([1, 0, 1]), np.array([0, 1]), 2).tolist()
+    [1, -1]
+    """
+    agent = np.asarray(agent, dtype=np.int64)
+    resource = np.asarray(resource, dtype=np.int64)
+    priority = np.asarray(priority, dtype=np.int64)
+    n_agents = len(priority)
+    choice = np.full(n_agents, -1, dtype=np.int64)
+    undecided = np.ones(n_agents, bool)
+    taken = np.zeros(n_resources, bool)
+    last = np.iinfo(np.int64).max
+    while True:
+        av = np.flatnonzero(undecided[agent] & ~taken[resource])
+        if len(av) == 0:
+            return choice
+        a_av = agent[av]
+        head = av[np.r_[True, a_av[1:] != a_av[:-1]]]  # each agent's current proposal
+        claim = np.full(n_resources, last)
+        np.minimum.at(claim, resource[av], priority[a_av])
+        win = head[claim[resource[head]] == priority[agent[head]]]
+        choice[agent[win]] = resource[win]
+        taken[resource[win]] = True
+        undecided[agent[win]] = False
+        still = np.zeros(n_agents, bool)  # agents with a free acceptable resource left
+        still[a_av] = True
+        undecided &= still
 
 
 # --------------------------------------------------------------------------- linker
@@ -27,8 +94,9 @@ def link_tracks(
     boxes: np.ndarray,
     max_gap: int = MAX_GAP,
     min_iou: float = LINK_IOU,
+    clips: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Link one clip's false-positive detections into tracks.
+    """Link false-positive detections into tracks (docs/metrics.md#fp-tracks-the-linker).
 
     Frames in increasing order; inside a frame, detections by decreasing score (ties: input
     order); a detection joins the live track whose last box is at most ``max_gap`` frames
@@ -39,54 +107,112 @@ def link_tracks(
     ----------
     frames, scores : ndarray, shape (n,)
     boxes : ndarray, shape (n, 4)
+    max_gap : int
+        A track is live for frame f when its last detection is on a frame >= f - max_gap.
+    min_iou : float
+        The least IoU with a track's last box that links.
+    clips : ndarray of int, shape (n,), optional
+        A clip code per detection: tracks never cross clips, and all clips are linked in
+        one pass (None: one clip).
 
     Returns
     -------
     ndarray of int, shape (n,)
-        The track id of each detection (tracks numbered in creation order).
+        The track of each detection, numbered in creation order within its clip.
+
+    Notes
+    -----
+    The rule is sequential, but only within a clip and a frame. The clips advance together,
+    one step per frame (the k-th frame holding detections of each clip), each clip's live
+    tracks in a slot table; inside a step the IoUs of every detection with its clip's live
+    tracks are computed at once and the detections take tracks by :func:`greedy_assign` (in
+    decreasing score, each its best free track), which needs a few vectorised rounds rather
+    than a loop over detections. The result equals the one-detection-at-a-time loop exactly
+    (a property test compares them on random inputs with ties).
+
+    Examples
+    --------
+    Two boxes that overlap on frames 0 and 2, a third far away on frame 1:
+
+    >>> b = np.array([[0, 0, 10, 10], [50, 50, 60, 60], [1, 1, 11, 11]], float)
+    >>> link_tracks(np.array([0, 1, 2]), np.array([0.5, 0.4, 0.3]), b).tolist()
+    [0, 1, 0]
     """
     n = len(frames)
     track_of = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return track_of
     frames = np.asarray(frames, dtype=np.int64)
-    boxes = np.asarray(boxes, dtype=float)
-    order = np.lexsort((np.arange(n), -np.asarray(scores, float), frames))
-    # The IoU with a track is the IoU with its last detection: for a clip of moderate size
-    # every pair is computed at once and the greedy loop below runs on plain Python lists.
-    pairs = iou(boxes[:, None, :], boxes[None, :, :]).tolist() if n <= PAIR_LIMIT else None
-    fl = frames.tolist()
-    last_det: list[int] = []
-    last_frame: list[int] = []
-    live: list[int] = []  # live track ids, in creation order
-    current = None
-    for i in order.tolist():
-        f = fl[i]
-        if f != current:
-            current = f
-            live = [t for t in live if last_frame[t] >= f - max_gap]
-        if pairs is not None:
-            row = pairs[i]
-        elif live:
-            cand = np.asarray([last_det[t] for t in live])
-            vals = iou(boxes[i][None], boxes[cand]).tolist()
-            row = dict(zip(cand.tolist(), vals))
-        best, best_t = -1.0, -1
-        for t in live:
-            if last_frame[t] == f:  # a track takes at most one detection per frame
-                continue
-            v = row[last_det[t]]
-            if v >= min_iou and v > best:  # strict: ties go to the track created first
-                best, best_t = v, t
-        if best_t >= 0:
-            track_of[i] = best_t
-            last_det[best_t] = i
-            last_frame[best_t] = f
-        else:
-            track_of[i] = len(last_det)
-            live.append(len(last_det))
-            last_det.append(i)
-            last_frame.append(f)
+    scores = np.asarray(scores, dtype=float)
+    boxes = np.asarray(boxes, dtype=float).reshape(n, 4)
+    code = np.zeros(n, np.int64) if clips is None else np.asarray(clips, dtype=np.int64)
+    code = np.unique(code, return_inverse=True)[1].ravel()
+    n_clips = int(code.max()) + 1
+    # processing order inside a clip: frame, decreasing score, input order
+    order = np.lexsort((np.arange(n), -scores, frames, code))
+    c_o, f_o = code[order], frames[order]
+    new_group = np.r_[True, (c_o[1:] != c_o[:-1]) | (f_o[1:] != f_o[:-1])]
+    group = np.cumsum(new_group) - 1  # (clip, frame) group of each detection
+    rank = np.arange(n) - np.flatnonzero(new_group)[group]  # its place in the group
+    clip_start = np.r_[True, c_o[1:] != c_o[:-1]]
+    step = group - np.maximum.accumulate(np.where(clip_start, group, 0))  # frame ordinal
+    # The clips advance together: step s handles the s-th frame (with detections) of each
+    # clip; inside a step, detections by clip, then rank.
+    visit = np.lexsort((rank, c_o, step))
+    det = order[visit]
+    d_clip, d_frame, d_rank, d_step = c_o[visit], f_o[visit], rank[visit], step[visit]
+    bounds = np.flatnonzero(np.r_[True, d_step[1:] != d_step[:-1], True])
+    # Slot table: each clip's tracks, a slot per track (reused once the track is dead).
+    K = 8
+    s_num = np.zeros((n_clips, K), dtype=np.int64)  # track number within its clip
+    s_box = np.zeros((n_clips, K, 4))  # its last box
+    s_last = np.full((n_clips, K), np.iinfo(np.int64).min // 2, dtype=np.int64)  # its frame
+    per_clip = np.zeros(n_clips, dtype=np.int64)  # tracks created so far in each clip
+    for s in range(len(bounds) - 1):
+        lo, hi = bounds[s], bounds[s + 1]
+        idx, c, f, r = det[lo:hi], d_clip[lo:hi], d_frame[lo:hi], d_rank[lo:hi]
+        starts = np.r_[True, c[1:] != c[:-1]]  # c is sorted: clips of the step
+        first = np.flatnonzero(starts)
+        ucl, inv = c[first], np.cumsum(starts) - 1
+        horizon = f[first] - max_gap  # live: last detection on a frame >= f - max_gap
+        live = s_last[ucl] >= horizon[:, None]
+        pi, pk = np.nonzero(live[inv])  # (detection, slot) pairs with a live track
+        ov = iou(boxes[idx[pi]], s_box[c[pi], pk])
+        ok = ov >= min_iou
+        pi, pk, ov = pi[ok], pk[ok], ov[ok]
+        # each detection's candidates, best first: highest IoU, then the oldest track
+        o = np.lexsort((s_num[c[pi], pk], -ov, pi))
+        pi, pk = pi[o], pk[o]
+        cell = greedy_assign(pi, inv[pi] * K + pk, r, len(ucl) * K)  # (clip, slot) or -1
+        choice = np.where(cell >= 0, cell % K, -1)  # slot joined, -1: a new track
+        join = np.flatnonzero(choice >= 0)
+        jc, jk = c[join], choice[join]
+        track_of[idx[join]] = s_num[jc, jk]
+        s_box[jc, jk] = boxes[idx[join]]
+        s_last[jc, jk] = f[join]
+        new = np.flatnonzero(choice < 0)
+        if len(new) == 0:
+            continue
+        nc = c[new]
+        kth = np.arange(len(new)) - np.searchsorted(nc, nc, side="left")  # k-th new in clip
+        nums = per_clip[nc] + kth
+        np.add.at(per_clip, nc, 1)
+        track_of[idx[new]] = nums
+        # place the new tracks in free slots (never used, or holding a dead track)
+        free = s_last[ucl] < horizon[:, None]
+        short = int((np.bincount(inv[new], minlength=len(ucl)) - free.sum(axis=1)).max())
+        if short > 0:
+            grow = max(short, K)
+            s_num = np.concatenate([s_num, np.zeros((n_clips, grow), np.int64)], 1)
+            s_box = np.concatenate([s_box, np.zeros((n_clips, grow, 4))], 1)
+            fill = np.full((n_clips, grow), np.iinfo(np.int64).min // 2, np.int64)
+            s_last = np.concatenate([s_last, fill], 1)
+            free = np.concatenate([free, np.ones((len(ucl), grow), bool)], 1)
+            K += grow
+        slot = np.argsort(~free, axis=1, kind="stable")[inv[new], kth]
+        s_num[nc, slot] = nums
+        s_box[nc, slot] = boxes[idx[new]]
+        s_last[nc, slot] = f[new]
     return track_of
 
 
@@ -109,6 +235,9 @@ class ScanRatings:
         Scores of detections that hit no box (frame-level FPs).
     n_frames : int
         Number of frames evaluated (frame-level normalisation).
+    hits : DataFrame, optional
+        ``lesion, frame, score``: every (detection, lesion box) pair that hits, ``lesion``
+        being the row of ``lesions`` (time to first detection reads these).
     """
 
     lesions: pd.DataFrame
@@ -117,6 +246,7 @@ class ScanRatings:
     frame_boxes: pd.DataFrame
     frame_fp_scores: np.ndarray
     n_frames: int
+    hits: pd.DataFrame | None = None
 
 
 def rate_scans(
@@ -146,32 +276,38 @@ def rate_scans(
     m = match(gt, det, hit)
     # Frame-level: each box rated by the best detection hitting it.
     frame_boxes = gt[["clip_id", "frame", "lesion_id"]].assign(rating=m.box_rating)
-    lesions = frame_boxes.groupby(["clip_id", "lesion_id"], sort=True)["rating"].max().reset_index()
+    by_lesion = frame_boxes.groupby(["clip_id", "lesion_id"], sort=True)
+    lesions = by_lesion["rating"].max().reset_index()
+    box_lesion = by_lesion.ngroup().to_numpy()  # the row of `lesions` of each box
+    gi = m.pairs["gt_index"].to_numpy(np.int64)
+    hits = pd.DataFrame(
+        {
+            "lesion": box_lesion[gi],
+            "frame": gt["frame"].to_numpy(np.int64)[gi],
+            "score": m.pairs["score"].to_numpy(float),
+        }
+    )
     pid = clips.set_index("clip_id")["patient_id"]
     lesions["patient_id"] = lesions["clip_id"].map(pid).to_numpy()
     fps = det.loc[~m.det_hit]
-    rows = []
-    for clip_id, g in fps.groupby("clip_id", sort=True):
-        g = g.sort_values("det_index")
-        tid = link_tracks(
-            g["frame"].to_numpy(),
-            g["score"].to_numpy(float),
-            g[["x0", "y0", "x1", "y1"]].to_numpy(float),
-        )
-        best = pd.Series(g["score"].to_numpy(float)).groupby(tid).max()
-        rows.append(
-            pd.DataFrame({"clip_id": clip_id, "track": best.index, "score": best.to_numpy()})
-        )
-    tracks = (
-        pd.concat(rows, ignore_index=True)
-        if rows
-        else pd.DataFrame(
-            {
-                "clip_id": pd.Series(dtype=object),
-                "track": pd.Series(dtype=int),
-                "score": pd.Series(dtype=float),
-            }
-        )
+    code, clip_ids = pd.factorize(fps["clip_id"], sort=True)
+    tid = link_tracks(
+        fps["frame"].to_numpy(),
+        fps["score"].to_numpy(float),
+        fps[["x0", "y0", "x1", "y1"]].to_numpy(float),
+        clips=code,
+    )
+    # one row per track, by clip id then creation order; its score is its best detection's
+    key = code.astype(np.int64) * (len(tid) + 1) + tid
+    uniq, first = np.unique(key, return_inverse=True)
+    best = np.full(len(uniq), -np.inf)
+    np.maximum.at(best, first.ravel(), fps["score"].to_numpy(float))
+    tracks = pd.DataFrame(
+        {
+            "clip_id": pd.Series(np.asarray(clip_ids, dtype=object)[uniq // (len(tid) + 1)]),
+            "track": (uniq % (len(tid) + 1)).astype(int),
+            "score": best,
+        }
     )
     tracks["patient_id"] = tracks["clip_id"].map(pid).to_numpy()
     return ScanRatings(
@@ -181,6 +317,7 @@ def rate_scans(
         frame_boxes=frame_boxes,
         frame_fp_scores=fps["score"].to_numpy(float),
         n_frames=int(n_frames),
+        hits=hits,
     )
 
 
@@ -194,7 +331,9 @@ class Froc:
 
     def to_dict(self, rate_key: str = "fp_per_scan") -> dict:
         """The curve as JSON lists (``threshold`` null for the starting point at infinity)."""
-        thr = [None if not np.isfinite(t) else float(t) for t in self.threshold]
+        thr = self.threshold.astype(object)
+        thr[~np.isfinite(self.threshold)] = None
+        thr = [None if t is None else float(t) for t in thr.tolist()]
         return {
             "threshold": thr,
             rate_key: self.fp_rate.tolist(),
@@ -313,52 +452,97 @@ def highest_fp_per_clip(r: ScanRatings) -> np.ndarray:
     return r.clips["clip_id"].map(top).fillna(-np.inf).to_numpy(float)
 
 
-# ----------------------------------------------------------------------------- AP50
+# ------------------------------------------------------------------ frame-level AP
+#: The IoU thresholds of COCO AP: 0.50, 0.55, ..., 0.95.
+COCO_IOUS = tuple(round(0.5 + 0.05 * k, 2) for k in range(10))
+
+
+@dataclass
+class RankedMatches:
+    """Detections ranked for frame-level AP, each a true or false positive per IoU threshold.
+
+    Attributes
+    ----------
+    score : ndarray, shape (n,)
+        The detections' scores, decreasing (equal scores: input order).
+    tp : ndarray of bool, shape (len(iou_thresholds), n)
+        Whether the detection at each rank took a ground-truth box at each threshold.
+    iou_thresholds : tuple of float
+    n_gt : int
+        Ground-truth boxes (annotation rows).
+    """
+
+    score: np.ndarray
+    tp: np.ndarray
+    iou_thresholds: tuple
+    n_gt: int
+
+    def recall(self, k: int = 0) -> np.ndarray:
+        """Recall down the ranked list at threshold number ``k``."""
+        return np.cumsum(self.tp[k]) / self.n_gt
+
+    def precision(self, k: int = 0) -> np.ndarray:
+        """Precision down the ranked list at threshold number ``k`` (not made monotone)."""
+        return np.cumsum(self.tp[k]) / np.arange(1, len(self.score) + 1)
+
+    def average_precision(self, k: int = 0) -> float:
+        """COCO's 101-point AP at threshold number ``k`` (docs/metrics.md#ap50)."""
+        if self.n_gt == 0:
+            return float("nan")
+        if len(self.score) == 0:
+            return 0.0
+        recall = self.recall(k)
+        precision = np.maximum.accumulate(self.precision(k)[::-1])[::-1]
+        idx = np.searchsorted(recall, np.linspace(0, 1, 101), side="left")
+        ok = idx < len(precision)
+        return float(np.where(ok, precision[np.minimum(idx, len(precision) - 1)], 0).mean())
+
+
+def rank_matches(
+    gt: pd.DataFrame, det: pd.DataFrame, iou_thresholds: tuple = (0.5,)
+) -> RankedMatches:
+    """Match detections to ground-truth boxes as frame-level AP does, at several IoUs at once.
+
+    Detections are taken by decreasing score (equal scores: input order); each is matched to
+    the still unmatched box of its clip and frame with the highest IoU >= threshold (equal
+    IoUs: the earlier annotation row), else it is a false positive. The pairs and their IoUs
+    are computed once for all thresholds.
+    """
+    det = det.reset_index(drop=True)
+    scores = det["score"].to_numpy(float)
+    order = np.argsort(-scores, kind="stable")
+    rank = np.empty(len(det), dtype=np.int64)
+    rank[order] = np.arange(len(det))
+    tp = np.zeros((len(iou_thresholds), len(det)), bool)
+    g = gt.reset_index(drop=True).assign(gt_index=lambda d: np.arange(len(d)))
+    pairs = det.assign(det_index=np.arange(len(det)))[
+        ["clip_id", "frame", "det_index", *BOX]
+    ].merge(
+        g[["clip_id", "frame", "gt_index", *BOX]], on=["clip_id", "frame"], suffixes=("_d", "_g")
+    )
+    if len(pairs):
+        ov = iou(
+            pairs[[c + "_d" for c in BOX]].to_numpy(float),
+            pairs[[c + "_g" for c in BOX]].to_numpy(float),
+        )
+        keep = ov >= min(iou_thresholds)
+        pr = rank[pairs["det_index"].to_numpy()[keep]]
+        pg = pairs["gt_index"].to_numpy()[keep]
+        ov = ov[keep]
+        o = np.lexsort((pg, -ov, pr))  # by rank; inside a rank, best box first
+        pr, pg, ov = pr[o], pg[o], ov[o]
+        for k, t in enumerate(iou_thresholds):
+            ok = ov >= t
+            tp[k] = greedy_assign(pr[ok], pg[ok], np.arange(len(det)), len(g)) >= 0
+    return RankedMatches(
+        score=scores[order], tp=tp, iou_thresholds=tuple(iou_thresholds), n_gt=len(g)
+    )
+
+
 def average_precision(gt: pd.DataFrame, det: pd.DataFrame, iou_threshold: float = 0.5) -> float:
     """COCO-style frame-level AP at one IoU threshold (101-point interpolation).
 
     Detections are taken by decreasing score; each is matched to the not yet matched
-    ground-truth box of its frame with the highest IoU >= threshold.
+    ground-truth box of its frame with the highest IoU >= threshold (:func:`rank_matches`).
     """
-    n_gt = len(gt)
-    if n_gt == 0:
-        return float("nan")
-    if len(det) == 0:
-        return 0.0
-    det = det.reset_index(drop=True)
-    order = np.argsort(-det["score"].to_numpy(float), kind="stable")
-    rank = np.empty(len(det), dtype=np.int64)
-    rank[order] = np.arange(len(det))
-    g = gt.reset_index(drop=True).assign(gt_index=lambda d: np.arange(len(d)))
-    pairs = det.assign(det_index=np.arange(len(det)))[
-        ["clip_id", "frame", "det_index", "x0", "y0", "x1", "y1"]
-    ].merge(
-        g[["clip_id", "frame", "gt_index", "x0", "y0", "x1", "y1"]],
-        on=["clip_id", "frame"],
-        suffixes=("_d", "_g"),
-    )
-    tp = np.zeros(len(det), bool)
-    if len(pairs):
-        ov = iou(
-            pairs[["x0_d", "y0_d", "x1_d", "y1_d"]].to_numpy(float),
-            pairs[["x0_g", "y0_g", "x1_g", "y1_g"]].to_numpy(float),
-        )
-        cand = pairs.assign(iou=ov, rank=rank[pairs["det_index"].to_numpy()]).loc[
-            ov >= iou_threshold
-        ]
-        used = np.zeros(len(g), bool)
-        # Greedy in score order: each detection takes its best still-free box.
-        cand = cand.sort_values(["rank", "iou", "gt_index"], ascending=[True, False, True])
-        for rk, gi in zip(cand["rank"].to_numpy().tolist(), cand["gt_index"].to_numpy().tolist()):
-            if not tp[rk] and not used[gi]:
-                used[gi] = True
-                tp[rk] = True
-    ctp = np.cumsum(tp)
-    recall = ctp / n_gt
-    precision = ctp / np.arange(1, len(tp) + 1)
-    precision = np.maximum.accumulate(precision[::-1])[::-1]
-    grid = np.linspace(0, 1, 101)
-    idx = np.searchsorted(recall, grid, side="left")
-    return float(
-        np.where(idx < len(precision), precision[np.minimum(idx, len(precision) - 1)], 0).mean()
-    )
+    return rank_matches(gt, det, (iou_threshold,)).average_precision(0)

@@ -23,7 +23,6 @@ import pandas as pd
 from usbkit.errors import UsbkitError
 from usbkit.evaluation.froc import (
     ScanRatings,
-    average_precision,
     frame_froc,
     interpolated_sensitivity,
     jafroc_fom,
@@ -31,6 +30,7 @@ from usbkit.evaluation.froc import (
     rate_scans,
     scan_froc,
 )
+from usbkit.evaluation.literature import literature_metrics
 from usbkit.evaluation.matching import parse_hit
 from usbkit.evaluation.stats import (
     bootstrap_p,
@@ -39,6 +39,8 @@ from usbkit.evaluation.stats import (
     paired_table,
     percentile_ci,
 )
+from usbkit.evaluation.ttfd import paired_difference, summarize, time_to_first_detection
+from usbkit.io.decode import DEFAULT_FPS
 from usbkit.io.detections import load_detections
 from usbkit.io.study import Study, load_study, spreadsheet_row
 from usbkit.safeio import ensure_writable_dir, write_text
@@ -83,31 +85,55 @@ class EvalConfig:
 
 
 def _clean(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
+    """JSON-ready: numpy scalars to Python, non-finite floats to None (recursively)."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
     if isinstance(v, dict):
         return {k: _clean(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        if all(type(x) is float for x in v):
-            return [x if math.isfinite(x) else None for x in v]
+        if v and type(v[0]) is float:
+            a = np.asarray(v)
+            if a.dtype == np.float64 and a.ndim == 1:  # a list of plain numbers
+                finite = np.isfinite(a)
+                if finite.all():
+                    return list(v)
+                out = a.astype(object)
+                out[~finite] = None
+                return out.tolist()
+        if all(type(x) in _PLAIN for x in v):
+            return list(v)
         return [_clean(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _clean(v.tolist())
     if isinstance(v, np.generic):
         return _clean(v.item())
     return v
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def clip_frame_counts(study: Study, clip_ids, progress: bool = True) -> dict[str, int]:
     """Number of frames of each clip (from the reader's cache; decoded once if needed)."""
+    return clip_media_info(study, clip_ids, progress)[0]
+
+
+def clip_media_info(
+    study: Study, clip_ids, progress: bool = True
+) -> tuple[dict[str, int], dict[str, float]]:
+    """Number of frames and frame rate of each clip (the manifest's ``fps`` when given, else
+    the file's, else the reader's default), from the reader's cache."""
     from tqdm.auto import tqdm
 
     from usbkit.io.clip import ReaderSettings, open_clip
 
-    out = {}
+    frames, rates = {}, {}
     for cid in tqdm(
         list(clip_ids), desc="counting frames", unit="clip", leave=False, disable=not progress
     ):
-        out[cid] = open_clip(study.clip_path(cid), ReaderSettings(crop=False)).meta["n_frames"]
-    return out
+        clip = open_clip(study.clip_path(cid), ReaderSettings(crop=False), fps=study.clip_fps(cid))
+        frames[cid], rates[cid] = int(clip.meta["n_frames"]), float(clip.fps)
+    return frames, rates
 
 
 def evaluate_models(
@@ -117,6 +143,7 @@ def evaluate_models(
     frames_per_clip: dict[str, int],
     config: EvalConfig = EvalConfig(),
     progress: bool = True,
+    fps_per_clip: dict[str, float] | None = None,
 ) -> dict:
     """Compute every quantity of docs/metrics.md for models read on the same clips.
 
@@ -134,6 +161,9 @@ def evaluate_models(
         Hit rule, FP rates, bootstrap size and seed.
     progress : bool
         Show a progress bar for the bootstrap.
+    fps_per_clip : dict, optional
+        Frame rate of each evaluated clip, for time to first detection in seconds and false
+        positives per minute (default: 30 frames per second for every clip).
 
     Returns
     -------
@@ -163,7 +193,9 @@ def evaluate_models(
     parse_hit(config.hit)
     ids = set(clips["clip_id"])
     gt = gt.loc[gt["clip_id"].isin(ids)]
-    n_frames = int(sum(frames_per_clip[c] for c in ids))
+    frames_per_clip = {c: int(frames_per_clip[c]) for c in clips["clip_id"]}
+    fps_per_clip = {c: float((fps_per_clip or {}).get(c, DEFAULT_FPS)) for c in clips["clip_id"]}
+    n_frames = int(sum(frames_per_clip.values()))
     detections = {name: det.loc[det["clip_id"].isin(ids)] for name, det in detections.items()}
     ratings: dict[str, ScanRatings] = {
         name: rate_scans(gt, det, clips, n_frames, config.hit) for name, det in detections.items()
@@ -174,12 +206,16 @@ def evaluate_models(
     boot = paired_bootstrap(ratings, xs, config.n_boot, config.seed, grid=grid, progress=progress)
     models = {}
     detected = {}
+    ttfd = {}
     for name, r in ratings.items():
         c = curves[name]
         ops = [operating_point(c, x) for x in xs]
         fc = frame_froc(r)
         detected[name] = [lesions_found(r.lesions["rating"], op[1]) for op in ops]
         band = [percentile_ci(boot["grid"][name][:, k]) for k in range(len(grid))]
+        lesion_fps = r.lesions["clip_id"].map(fps_per_clip).to_numpy(float)
+        ttfd[name] = time_to_first_detection(r, [op[1] for op in ops], lesion_fps)
+        literature = literature_metrics(gt, detections[name], frames_per_clip, fps_per_clip)
         models[name] = {
             "sensitivity": [o[0] for o in ops],
             "sensitivity_interp": [interpolated_sensitivity(c, x) for x in xs],
@@ -188,7 +224,7 @@ def evaluate_models(
             "ci95": [percentile_ci(boot["sens"][name][:, k]) for k in range(len(xs))],
             "jafroc_fom": jafroc_fom(r),
             "frame_sensitivity": [operating_point(fc, x)[0] for x in xs],
-            "ap50": average_precision(gt, detections[name]),
+            "ap50": literature["ap50"],
             "froc": c.to_dict(),
             "froc_band": {
                 "fp_per_scan": grid.tolist(),
@@ -196,6 +232,8 @@ def evaluate_models(
                 "hi": [b[1] for b in band],
             },
             "frame_froc": fc.corners().to_dict("fp_per_frame"),
+            "literature": literature,
+            "ttfd": [_ttfd_summary(x, *(v[k] for v in ttfd[name])) for k, x in enumerate(xs)],
         }
     comparisons, fom_comparisons = [], []
     for a, b in itertools.combinations(list(ratings), 2):
@@ -224,6 +262,16 @@ def evaluate_models(
                 "bootstrap_p": bootstrap_p(d),
             }
         )
+    ttfd_comparisons = [
+        {
+            "a": a,
+            "b": b,
+            "fp_rate": x,
+            **paired_difference(ttfd[a][1][k], ttfd[b][1][k], ttfd[a][0][k], ttfd[b][0][k]),
+        }
+        for a, b in itertools.combinations(list(ratings), 2)
+        for k, x in enumerate(xs)
+    ]
     any_r = next(iter(ratings.values()))
     results = {
         "level": "scan",
@@ -235,17 +283,34 @@ def evaluate_models(
         "models": models,
         "comparisons": comparisons,
         "fom_comparisons": fom_comparisons,
+        "ttfd_comparisons": ttfd_comparisons,
         "n_bootstrap": config.n_boot,
         "seed": config.seed,
         "split": config.split,
         "view_fp_rate": config.view_fp_rate if config.view_fp_rate in xs else max(xs),
-        "units": _units(gt, clips, frames_per_clip, ratings),
+        "units": _units(gt, clips, frames_per_clip, fps_per_clip, ratings, ttfd),
     }
     return _clean(results)
 
 
-def _units(gt: pd.DataFrame, clips: pd.DataFrame, frames: dict, ratings: dict) -> dict:
-    """The evaluated clips, lesions (with each model's rating) and FP tracks, column-wise."""
+def _ttfd_summary(x: float, frames: np.ndarray, seconds: np.ndarray) -> dict:
+    f, s = summarize(frames), summarize(seconds)
+    return {
+        "fp_rate": x,
+        "n_found": f["n_found"],
+        "n_not_found": f["n_not_found"],
+        "median_frames": f["median"],
+        "iqr_frames": f["iqr"],
+        "median_seconds": s["median"],
+        "iqr_seconds": s["iqr"],
+    }
+
+
+def _units(
+    gt: pd.DataFrame, clips: pd.DataFrame, frames: dict, fps: dict, ratings: dict, ttfd: dict
+) -> dict:
+    """The evaluated clips, lesions (with each model's rating and time to first detection)
+    and FP tracks, column-wise."""
     any_r = next(iter(ratings.values()))
     lesions = any_r.lesions[["clip_id", "lesion_id", "patient_id"]]
     span = gt.groupby(["clip_id", "lesion_id"])["frame"].agg(["min", "size"])
@@ -255,6 +320,7 @@ def _units(gt: pd.DataFrame, clips: pd.DataFrame, frames: dict, ratings: dict) -
             "clip_id": clips["clip_id"].tolist(),
             "patient_id": clips["patient_id"].tolist(),
             "n_frames": [int(frames[c]) for c in clips["clip_id"]],
+            "fps": [float(fps[c]) for c in clips["clip_id"]],
         },
         "lesions": {
             "clip_id": lesions["clip_id"].tolist(),
@@ -267,6 +333,10 @@ def _units(gt: pd.DataFrame, clips: pd.DataFrame, frames: dict, ratings: dict) -
         "fp_tracks": {
             n: {"clip_id": r.tracks["clip_id"].tolist(), "score": r.tracks["score"].tolist()}
             for n, r in ratings.items()
+        },
+        "ttfd": {
+            n: {"frames": frames_.tolist(), "seconds": seconds.tolist()}
+            for n, (frames_, seconds) in ttfd.items()
         },
     }
 
@@ -364,7 +434,7 @@ def evaluate_study(
     clips = study.clips(config.split)[["clip_id", "patient_id"]]
     if clips.empty:
         raise UsbkitError(f"no clips in split '{config.split}'", file=study.manifest_path)
-    frames = clip_frame_counts(study, clips["clip_id"], progress)
+    frames, rates = clip_media_info(study, clips["clip_id"], progress)
     for name, det in dets.items():
         past = det["clip_id"].map(frames).fillna(np.inf).to_numpy() <= det["frame"].to_numpy()
         if past.any():
@@ -375,7 +445,7 @@ def evaluate_study(
                 file=detections[name],
                 row=spreadsheet_row(i),
             )
-    results = evaluate_models(study.annotations, dets, clips, frames, config, progress)
+    results = evaluate_models(study.annotations, dets, clips, frames, config, progress, rates)
     out = ensure_writable_dir(out)
     write_text(out / "results.json", json.dumps(results, indent=1))
     write_text(out / "table.csv", results_table(results).to_csv(index=False))
@@ -456,3 +526,36 @@ def clip_outcomes(results: dict, fp_rate: float | None = None) -> pd.DataFrame:
     cols = [c for c in out.columns if c != "patient_id"]
     out[cols] = out[cols].fillna(0).astype(int)
     return out.reset_index()
+
+
+def ratings_from_units(results: dict) -> dict[str, ScanRatings]:
+    """Each model's lesion ratings and FP tracks, rebuilt from ``results["units"]``.
+
+    What the paired bootstrap and the power simulation need (lesions with their patient and
+    rating, FP tracks with their clip, patient and score, every evaluated clip); the
+    frame-level fields are left empty.
+    """
+    units = results["units"]
+    clips = pd.DataFrame(units["clips"])[["clip_id", "patient_id"]]
+    lesions = pd.DataFrame(units["lesions"])[["clip_id", "lesion_id", "patient_id"]]
+    pid = clips.set_index("clip_id")["patient_id"]
+    out = {}
+    for name in results["models"]:
+        rating = [-math.inf if v is None else float(v) for v in units["ratings"][name]]
+        tracks = pd.DataFrame(
+            {
+                "clip_id": pd.Series(units["fp_tracks"][name]["clip_id"], dtype=object),
+                "score": pd.Series(units["fp_tracks"][name]["score"], dtype=float),
+            }
+        )
+        tracks["patient_id"] = tracks["clip_id"].map(pid).to_numpy()
+        tracks["track"] = tracks.groupby("clip_id").cumcount()
+        out[name] = ScanRatings(
+            lesions=lesions.assign(rating=np.asarray(rating, float)),
+            tracks=tracks[["clip_id", "patient_id", "track", "score"]],
+            clips=clips,
+            frame_boxes=pd.DataFrame(columns=["clip_id", "frame", "lesion_id", "rating"]),
+            frame_fp_scores=np.zeros(0),
+            n_frames=int(sum(units["clips"]["n_frames"])),
+        )
+    return out

@@ -25,7 +25,7 @@ from plotly.subplots import make_subplots
 
 from usbkit.evaluation.matching import match
 from usbkit.evaluation.results import PUBLISHED, format_p, operating_thresholds
-from usbkit.style import GT_COLOR, model_colors, rgba
+from usbkit.style import GT_COLOR, OKABE_ITO, model_colors, rgba
 
 FONT = dict(family="Arial, Helvetica, sans-serif", size=15, color="#222")
 
@@ -384,3 +384,174 @@ def summary_table(results: dict) -> pd.DataFrame:
         for name, m in results["models"].items()
     }
     return pd.DataFrame(rows).T.astype(float).round(3)
+
+
+def literature_table(results: dict) -> pd.DataFrame:
+    """The video-detection literature's metrics per model (docs/metrics.md#literature-metrics-of-video-detection).
+
+    COCO AP, AP50, AP75, Pr80, Pr90 (frame level, all frames pooled) and FP80 / FP90 (false-
+    positive chains per minute at frame recall 0.8 / 0.9) with each clip's own frame rate and
+    at the literature's 30 fps; rounded to three decimals; blank where undefined (a recall
+    level the model never reaches).
+    """
+    rows = {}
+    for name, m in results["models"].items():
+        lit = m["literature"]
+        row = {k.upper() if k != "ap" else "AP (0.5:0.95)": lit[k] for k in ("ap", "ap50", "ap75")}
+        row.update({"Pr80": lit["pr80"], "Pr90": lit["pr90"]})
+        for level in ("fp80", "fp90"):
+            row[f"{level.upper()} (own fps)"] = lit[level]["own_fps"]
+            row[f"{level.upper()} (30 fps)"] = lit[level]["fps30"]
+        rows[name] = row
+    return pd.DataFrame(rows).T.astype(float).round(3)
+
+
+def ttfd_table(results: dict) -> pd.DataFrame:
+    """Time to first detection per model at each FP rate: lesions found and not found, median
+    (IQR) in seconds, and the paired comparison on lesions both models find (Wilcoxon)."""
+    rows = []
+    for name, m in results["models"].items():
+        for t in m["ttfd"]:
+            med, (q1, q3) = t["median_seconds"], t["iqr_seconds"]
+            rows.append(
+                {
+                    "model": name,
+                    "FP/scan": t["fp_rate"],
+                    "found": t["n_found"],
+                    "not found": t["n_not_found"],
+                    "median s (IQR)": "n/a" if med is None else f"{med:.2f} ({q1:.2f}-{q3:.2f})",
+                }
+            )
+    for c in results.get("ttfd_comparisons", []):
+        d = c["median_diff_seconds"]
+        rows.append(
+            {
+                "model": f"{c['a']} - {c['b']}",
+                "FP/scan": c["fp_rate"],
+                "found": c["n_both"],
+                "not found": "",
+                "median s (IQR)": "n/a" if d is None else f"{d:+.2f} (paired median)",
+                "P (Wilcoxon)": format_p(c["wilcoxon_p"]),
+            }
+        )
+    return pd.DataFrame(rows).fillna("")
+
+
+def ttfd_figure(results: dict, fp_rate: float | None = None) -> go.Figure:
+    """Time to first detection: the share of all lesions each model has marked within t
+    seconds of the lesion's first frame, at its operating point for ``fp_rate`` (default the
+    results' ``view_fp_rate``). Each curve ends at the model's sensitivity (lesions never
+    marked never count); a curve further left marks lesions sooner."""
+    from usbkit.evaluation.results import _rate_index
+
+    k = _rate_index(results, fp_rate)
+    x = results["fp_rates"][k]
+    names = list(results["models"])
+    colors = model_colors(names)
+    fig = go.Figure()
+    t_max = 0.0
+    for name in names:
+        secs = np.asarray(
+            [np.nan if v is None else v for v in results["units"]["ttfd"][name]["seconds"][k]],
+            float,
+        )
+        found = np.sort(secs[np.isfinite(secs)])
+        t_max = max(t_max, float(found.max()) if len(found) else 0.0)
+        n = max(len(secs), 1)
+        t = results["models"][name]["ttfd"][k]
+        med = t["median_seconds"]
+        label = (
+            f"{name}: median {med:.2f} s, {t['n_not_found']} not found" if med is not None else name
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=np.r_[0.0, found],
+                y=np.r_[0.0, np.arange(1, len(found) + 1) / n],
+                mode="lines",
+                line=dict(color=colors[name], width=3, shape="hv"),
+                name=label,
+            )
+        )
+    for trace in fig.data:  # hold each curve to the right edge
+        trace.x = np.r_[trace.x, max(t_max * 1.05, 0.1)]
+        trace.y = np.r_[trace.y, trace.y[-1]]
+    fig.update_xaxes(title="seconds from the lesion's first frame to the first mark on it")
+    fig.update_yaxes(title="share of lesions marked", tickformat=".0%", range=[0, 1.02])
+    fig = style_figure(fig, f"Time to first detection at {x:g} FP/scan")
+    fig.update_layout(legend=dict(orientation="h", x=0, y=-0.22), margin=dict(b=120), height=560)
+    return fig
+
+
+def power_figure(plan) -> go.Figure:
+    """Power against the number of patients (a :class:`usbkit.evaluation.power.PlanResult`
+    or its ``to_dict()``): the simulated power with its Monte-Carlo band, the closed form for
+    independent lesions, the target, the size reaching it and the pilot's own size."""
+    p = plan.to_dict() if hasattr(plan, "to_dict") else plan
+    n = np.asarray(p["n_patients"], float)
+    pw = np.asarray(p["power"], float)
+    ci = np.asarray(p["power_ci95"], float)
+    target = p["config"]["power"]
+    color = OKABE_ITO[4]  # not a model's colour: the curve belongs to the pair
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=np.r_[n, n[::-1]],
+            y=np.r_[ci[:, 1], ci[:, 0][::-1]],
+            fill="toself",
+            fillcolor=rgba(color, 0.15),
+            line=dict(width=0),
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=n,
+            y=pw,
+            mode="lines+markers",
+            line=dict(color=color, width=3),
+            name=f"simulated ({p['config']['n_sim']} studies per size)",
+        )  # fmt: skip
+    )
+    cf = p.get("closed_form", {}).get("power")
+    if cf:
+        fig.add_trace(
+            go.Scatter(
+                x=n,
+                y=cf,
+                mode="lines",
+                line=dict(color="#555", dash="dash", width=2),
+                name="closed form, independent lesions (Connor 1987)",
+            )  # fmt: skip
+        )
+    pilot_n = p["pilot"]["n_patients"]
+    lo, hi = p["power_at_pilot_ci95"]
+    fig.add_trace(
+        go.Scatter(
+            x=[pilot_n],
+            y=[p["power_at_pilot"]],
+            mode="markers",
+            marker=dict(symbol="diamond", size=13, color="#000"),
+            error_y=dict(
+                type="data",
+                symmetric=False,
+                array=[hi - p["power_at_pilot"]],
+                arrayminus=[p["power_at_pilot"] - lo],
+                color="#000",
+            ),  # fmt: skip
+            name=f"the pilot's {pilot_n} patients",
+        )
+    )
+    fig.add_hline(y=target, line=dict(color="#999", dash="dot", width=1))
+    if p["n_required"] is not None:
+        need = p["n_required_interp"] or p["n_required"]
+        fig.add_vline(x=need, line=dict(color=color, dash="dot", width=1))
+        fig.add_annotation(x=np.log10(need), y=0.04, text=f"about {int(np.ceil(need))} patients",
+                           showarrow=False, xanchor="left", font=dict(size=12))  # fmt: skip
+    fig.update_xaxes(title="patients in the study", type="log")
+    fig.update_yaxes(title="power", tickformat=".0%", range=[0, 1.02])
+    a, b = p["models"]
+    title = f"Power to tell {a} from {b} at {p['config']['fp_rate']:g} FP/scan"
+    fig = style_figure(fig, title)
+    fig.update_layout(legend=dict(orientation="h", x=0, y=-0.22), margin=dict(b=130), height=580)
+    return fig
