@@ -126,7 +126,7 @@ train = nb(
             "md",
             "## Run both models over the test clips\n\nDetections are written down to score 0.001 (a shorter list would cut the FROC curve short) in original-frame pixels, one CSV per model, recorded in the run's manifest `OUT/run.json` for the next notebooks.",
         ),
-        ("code", "detections = detect_all(run, split=split, device=device)\ndetections"),
+        ("code", "detect_all(run, split=split, device=device)\nrun.detections"),
     ]
 )
 
@@ -199,41 +199,45 @@ scrub = nb(
     [
         (
             "md",
-            "# 4. Scrub through clips\n\nThe scrubber shows one clip frame by frame: the ground truth (green, dashed) beside each model's marks above its own score threshold. Use the slider, the **play** button or the keyboard (click the image first; ← → one frame, Page Up / Page Down ten frames). The timeline below plots each model's highest score on every frame; the green band marks frames where a lesion is in view. Click it to jump. The picker lists clips by outcome, for example those where the sequence model found a mass the single-frame model missed.\n\nRun the compare notebook first: the sliders start at each model's operating threshold, read from its results, and marks are labelled hit or false by the same hit rule the numbers used.",
+            "# 4. Look through the clips\n\nThe viewer shows one clip frame by frame: the ground truth in green, drawn on top, "
+            "and each model's marks at or above its own score threshold, solid when a mark hits a lesion and dashed when it "
+            "is a false positive, with its score beside it. It runs in the page: use the slider, the **play** button, or the "
+            "keyboard once you have clicked the viewer (← → one frame, Page Up / Page Down ten, Home / End, space plays). "
+            "Frames are numbered from 0, as in `annotations.csv`. The timeline below the picture plots each model's highest "
+            "score on every frame, its threshold as a dashed line, and the frames where a lesion is in view as green bands; "
+            "click or drag anywhere on it to jump. *Next miss* goes to the next lesion a model misses and *next false "
+            "positive* to its next false mark; the picker above lists clips by outcome, lesion by lesion.\n\n"
+            "The sliders start at each model's operating threshold: from the compare notebook's results when it has run, "
+            "otherwise the one each shipped checkpoint carries. For your own clips, set `study` and `detections` (the files "
+            "`usbkit detect` wrote) below.",
         ),
         (
             "code",
             parameters(*COMMON)
-            + "\nclips = []      # clip ids to write static pages for; empty: the clip the picker shows"
-            "\nfp_rate = None  # thresholds start at each model's operating point here; None: the results' own",
+            + "\ndetections = {}  # your own detection files, e.g. {'sequence': 'mine-sequence.csv'}; empty: the run's"
+            "\nclips = []       # clip ids to write static pages for; empty: the clip the picker shows"
+            "\nfp_rate = None   # thresholds start at each model's operating point here; None: the results' own",
             ["parameters"],
         ),
         (
             "code",
-            SETUP + "from usbkit.evaluation.results import operating_thresholds\n"
-            "from usbkit.report.run import Run\nfrom usbkit.viewer.scrubber import Scrubber\n"
-            "from usbkit.viewer.static_page import write_pages\n\n"
-            "run = Run.open(out)\n"
-            "S, dets, results = run.load_study(), run.read_detections(), run.read_results()\n"
-            "thresholds = operating_thresholds(results, fp_rate)\nthresholds",
-        ),
-        (
-            "code",
-            "scrubber = Scrubber(S, dets, results, fp_rate=fp_rate, clip_id=clips[0] if clips else None)\n"
+            SETUP + "from usbkit.report.steps import open_scrubber, write_scrubber_pages\n\n"
+            "scrubber = open_scrubber(out, study=study, detections=detections, fp_rate=fp_rate,\n"
+            "                         clip=clips[0] if clips else None)\n"
             "scrubber",
         ),
         (
             "md",
-            "## What to look for\n\n* **Mimics.** A fat lobule can look like a mass for a few frames, then dissolve into the fat layer. A single-frame detector may mark it; a model that remembers the previous frames sees that it does not persist. Use *next false positive* to find them.\n* **Artifacts.** Loss of probe contact throws a dark shadow for a few frames; reverberation adds bright bands. Both pass quickly.\n* **Poorly seen frames.** Pressure and angle change a mass's contrast, so some frames show it poorly. A scan-level reader only needs one good look, which is why a mass counts as found when any frame's mark hits it.\n* **Thresholds.** The sliders start at each model's operating point at the FP/scan rate of the parameters; lowering one shows what the model almost marked.",
+            "## What to look for\n\n* **Mimics.** A fat lobule can look like a mass for a few frames, then dissolve into the fat layer. A single-frame detector may mark it; a model that remembers the previous frames sees that it does not persist. Use *next false positive* to find them.\n* **Artifacts.** Loss of probe contact throws a dark shadow for a few frames; reverberation adds bright bands. Both pass quickly.\n* **Poorly seen frames.** Pressure and angle change a mass's contrast, so some frames show it poorly. A scan-level reader only needs one good look, which is why a mass counts as found when any frame's mark hits it.\n* **Thresholds.** The sliders start at each model's operating point; lowering one shows what the model almost marked.",
         ),
         (
             "md",
-            "## Pages that need no Python\n\nThe same view as a self-contained web page per clip (frames embedded as compressed images), for reports and teaching handouts: it opens in any browser, offline.",
+            "## Pages that need no Python\n\nThe same viewer as a self-contained web page per clip (frames embedded as compressed images), for reports and teaching handouts: it opens in any browser, offline.",
         ),
         (
             "code",
-            "pages = write_pages(S, dets, thresholds, run.scrubber_dir,\n"
-            "                    clips or [scrubber.clip_pick.value], hit=results['hit'])\npages",
+            "pages = write_scrubber_pages(scrubber, f'{out}/scrubber', clips or [scrubber.clip_pick.value])\n"
+            "[page.name for page in pages]",
         ),
     ]
 )
@@ -246,8 +250,13 @@ def build() -> dict:
     return NOTEBOOK_CELLS
 
 
+#: Where the notebooks are written: inside the package (what `usbkit report` and a plain
+#: `pip install` use) and beside this script (what a user opening the repository sees).
+COPIES = (DEST, Path(__file__).resolve().parent)
+
 if __name__ == "__main__":
-    DEST.mkdir(exist_ok=True)
-    for name, notebook in build().items():
-        nbf.write(notebook, DEST / f"{name}.ipynb")
-    print("wrote", ", ".join(build()))
+    for folder in COPIES:
+        folder.mkdir(exist_ok=True)
+        for name, notebook in build().items():
+            nbf.write(notebook, folder / f"{name}.ipynb")
+    print("wrote", ", ".join(build()), "to", ", ".join(str(f) for f in COPIES))

@@ -93,22 +93,30 @@ def test_static_viewer_page_moves_with_keys_slider_timeline_and_play(
     page.screenshot(path=str(ARTIFACTS / "static_viewer.png"), full_page=True)
 
 
+def _quiet_lab_settings(tmp_path):
+    """JupyterLab settings without the news pop-up (it would cover the viewer)."""
+    folder = tmp_path / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    folder.mkdir(parents=True)
+    (folder / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    return tmp_path / "lab-settings"
+
+
 @pytest.fixture
 def jupyterlab(tiny_cohort, tmp_path):
-    from papermill.iorw import load_notebook_node, write_ipynb
-    from papermill.parameterize import parameterize_notebook
+    """JupyterLab opened on a workspace as a user has it after `make report`: the notebooks in
+    notebooks/ as shipped (parameters untouched) and the run in reports/latest."""
+    from usbkit.report.lab import prepare_workspace
 
-    from usbkit.report.builder import notebooks_dir
-
-    root = tmp_path / "lab"
+    root = tmp_path / "workspace"
     root.mkdir()
-    nb = load_notebook_node(str(notebooks_dir() / "04_scrub.ipynb"))
-    nb = parameterize_notebook(nb, {"study": str(tiny_cohort / "study"), "out": str(tiny_cohort)})
-    write_ipynb(nb, str(root / "scrub.ipynb"))
+    prepare_workspace(root)
+    (root / "reports").mkdir()
+    (root / "reports" / "latest").symlink_to(tiny_cohort, target_is_directory=True)
     port, token = _free_port(), "usbkit-test"
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"),
+        "JUPYTERLAB_SETTINGS_DIR": str(_quiet_lab_settings(tmp_path)),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt"),
     }
     proc = subprocess.Popen(
@@ -139,7 +147,7 @@ def jupyterlab(tiny_cohort, tmp_path):
     else:
         proc.kill()
         pytest.fail("JupyterLab did not start")
-    yield f"{url}/lab/tree/scrub.ipynb?token={token}"
+    yield f"{url}/lab/tree/notebooks/04_scrub.ipynb?token={token}"
     proc.terminate()
     try:
         proc.wait(timeout=15)

@@ -484,3 +484,19 @@ def test_expected_system_failures_are_put_in_words(tmp_path, monkeypatch):
     denied = PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "p"))
     assert "not allowed to read or write here" in _plain_error(denied)
     assert _plain_error(RuntimeError("x")) is None
+
+
+def test_usbkits_warnings_are_one_plain_line_not_a_source_listing(study_with_results, tmp_path):
+    root, _, _ = study_with_results
+    not_a_folder = tmp_path / "cache-is-a-file"
+    not_a_folder.write_text("x")
+    env = {**os.environ, "USBKIT_CACHE": str(not_a_folder)}
+    r = subprocess.run(
+        [sys.executable, "-m", "usbkit", "--quiet", "check", str(root)],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    warning = [line for line in r.stderr.splitlines() if line.strip()]
+    assert warning and warning[0].startswith("usbkit check: warning: ")
+    assert str(not_a_folder) in warning[0] and ".py:" not in r.stderr
+    assert not_a_folder.read_text() == "x"

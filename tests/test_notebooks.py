@@ -120,9 +120,56 @@ def test_report_from_an_installed_wheel_runs_the_four_notebooks_end_to_end(
     assert run["results"] == "results/results.json" and set(run["detections"]) == set(res["models"])
     # the scrub notebook's widget state is kept in the executed notebook (and its HTML)
     scrub = nbformat.read(out / "notebooks" / "04_scrub.ipynb", as_version=4)
-    cell = [c for c in scrub.cells if c.cell_type == "code" and "Scrubber(" in c.source][0]
+    cell = [c for c in scrub.cells if c.cell_type == "code" and "open_scrubber(" in c.source][0]
     assert "application/vnd.jupyter.widget-view+json" in json.dumps(cell.outputs)
     assert "widgets" in json.dumps(scrub.metadata)  # widget state stored for the HTML export
+    assert "usbkit-viewer" in (out / "html" / "04_scrub.html").read_text()  # shown offline
+    _every_page_opens_offline(out)
+
+
+def _every_page_opens_offline(report: Path) -> None:
+    """Every page of a finished report, opened in Chromium with the network off, asks no other
+    host for anything and shows every figure and viewer."""
+    from conftest import CHROMIUM_ARGS, chromium_path
+
+    if chromium_path() is None:  # pragma: no cover - make install provides Chromium
+        pytest.skip("no system Chromium")
+    from playwright.sync_api import sync_playwright
+
+    pages = sorted(report.rglob("*.html"))
+    assert len(pages) >= 8  # index, 4 notebooks, figures, viewer pages
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(offline=True)
+        remote = []
+
+        def route(r):
+            if r.request.url.startswith(("file:", "data:", "blob:")):
+                return r.continue_()
+            remote.append(r.request.url)
+            return r.abort()
+
+        context.route("**/*", route)
+        for path in pages:
+            page = context.new_page()
+            errors = []
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+            page.goto(path.as_uri())
+            page.wait_for_load_state("load")
+            page.wait_for_timeout(300)
+            blank = page.evaluate(
+                "[...document.querySelectorAll('.plotly-graph-div')]"
+                ".filter(d => !d.querySelector('svg.main-svg')).length"
+                " + [...document.querySelectorAll('.usbkit-viewer')]"
+                ".filter(v => v.dataset.frame === undefined).length"
+                " + [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).length"
+            )
+            assert blank == 0 and not errors, (path, blank, errors)
+            page.close()
+        browser.close()
+    assert not remote, remote
 
 
 def test_a_failing_notebook_stops_the_run_names_it_and_writes_no_half_report(tmp_path):
@@ -189,10 +236,11 @@ def test_shipped_notebooks_are_exactly_what_the_builder_makes():
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     for name, fresh in build.build().items():
-        shipped = nbformat.read(notebooks_dir() / f"{name}.ipynb", as_version=4)
-        assert [(c.cell_type, c.source, c.metadata.get("tags")) for c in shipped.cells] == [
-            (c.cell_type, c.source, c.metadata.get("tags")) for c in fresh.cells
-        ], f"{name}: run `.venv/bin/python notebooks/build.py`"
+        for folder in (notebooks_dir(), REPO / "notebooks"):
+            shipped = nbformat.read(folder / f"{name}.ipynb", as_version=4)
+            assert [(c.cell_type, c.source, c.metadata.get("tags")) for c in shipped.cells] == [
+                (c.cell_type, c.source, c.metadata.get("tags")) for c in fresh.cells
+            ], f"{folder / name}: run `.venv/bin/python notebooks/build.py`"
 
 
 def test_parameters_cells_hold_the_typed_configs_defaults():
@@ -208,3 +256,26 @@ def test_parameters_cells_hold_the_typed_configs_defaults():
     assert f"epochs = {TrainConfig().epochs}" in params["train"]
     assert f"bootstrap = {EvalConfig().n_boot}" in params["compare"]
     assert f"fp_rates = {list(EvalConfig().fp_rates)}" in params["compare"]
+
+
+@pytest.mark.parametrize("name", ["03_compare", "04_scrub"])
+def test_a_notebook_run_before_make_report_says_what_to_run_first_without_a_traceback(
+    tmp_path, name, monkeypatch
+):
+    """Opened from a fresh workspace's notebooks/ folder, with nothing run yet."""
+    from usbkit.report.builder import run_notebook
+    from usbkit.report.lab import prepare_workspace
+
+    (tmp_path / "reports").mkdir()
+    folder = prepare_workspace(tmp_path)
+    monkeypatch.delenv("USBKIT_WORKSPACE", raising=False)
+    with pytest.raises(Exception) as failure:
+        run_notebook(folder / f"{name}.ipynb", tmp_path / "ran.ipynb", {}, progress=False,
+                     cwd=folder)  # fmt: skip
+    assert "there is no usbkit run here yet" in str(failure.value)
+    ran = nbformat.read(tmp_path / "ran.ipynb", as_version=4)
+    outputs = [o for c in ran.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]  # no traceback shown
+    shown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+    assert len(shown) == 1 and "Run `make report`" in shown[0]
+    assert str(tmp_path / "reports" / "latest") in shown[0]  # resolved in the workspace

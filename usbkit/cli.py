@@ -48,7 +48,7 @@ def _cmd_import(args) -> int:
         kwargs["media"] = args.media
     if args.images:
         kwargs["images_root"] = args.images
-    out = import_study(args.format, args.src, args.out, **kwargs)
+    out = import_study(args.format, args.src, args.out, overwrite=args.overwrite, **kwargs)
     print(f"imported {args.format} from {args.src} into the study {out}")
     return 0
 
@@ -56,7 +56,7 @@ def _cmd_import(args) -> int:
 def _cmd_export(args) -> int:
     from usbkit.io.formats.coco_vid import export_coco_vid
 
-    path = export_coco_vid(args.study, args.out)
+    path = export_coco_vid(args.study, args.out, overwrite=args.overwrite)
     print(f"wrote {path}")
     return 0
 
@@ -125,6 +125,7 @@ def _add_config_options(parser, cls, group: str, skip: tuple[str, ...]) -> None:
     """One option per field of config ``cls`` (``--batch``, ``--input-size HxW``, ...), its
     help taken from the config's own docstring; unset options keep the config's value."""
     import dataclasses
+    import types
     import typing
 
     from usbkit.config import attribute_docs
@@ -135,7 +136,10 @@ def _add_config_options(parser, cls, group: str, skip: tuple[str, ...]) -> None:
         if f.name in skip or dataclasses.is_dataclass(hints[f.name]):
             continue
         default = getattr(defaults, f.name)
-        kind = typing.get_origin(hints[f.name]) or hints[f.name]
+        hint = hints[f.name]
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None: X
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        kind = typing.get_origin(hint) or hint
         if kind is tuple:
             convert, shown = _size, "x".join(str(v) for v in default)
         elif kind in (int, float):
@@ -294,6 +298,40 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_plan(args) -> int:
+    import json
+    from dataclasses import replace
+
+    from usbkit.evaluation.power import PlanConfig, parse_effect, plan_study
+    from usbkit.evaluation.results import load_results
+
+    results = load_results(args.results)
+    cfg = replace(PlanConfig(), **_config_overrides(args, "plan"))
+    if args.grid:
+        counts = _parse_numbers(
+            args.grid, "--grid", "patient counts such as 50,100,200", positive=True
+        )
+        cfg = replace(cfg, grid=tuple(int(v) for v in counts))
+    if args.models:
+        cfg = replace(cfg, models=tuple(m.strip() for m in args.models.split(",")))
+    if args.effect:
+        effect = parse_effect(args.effect)
+        cfg = replace(cfg, models=tuple(effect), effect=tuple(effect.values()))
+    if args.chi_square:
+        cfg = replace(cfg, exact=False)
+    plan = plan_study(results, cfg, progress=not args.quiet)
+    print(plan.summary())
+    if args.out:
+        from usbkit.report.figures import power_figure, save_figure
+        from usbkit.safeio import output_dir, write_text
+
+        with output_dir(args.out, "plan", overwrite=args.overwrite) as tmp:
+            write_text(tmp / "plan.json", json.dumps(plan.to_dict(), indent=1))
+            save_figure(power_figure(plan), tmp / "power")
+        print(f"wrote {Path(args.out) / 'plan.json'}")
+    return 0
+
+
 def _cmd_lab(args) -> int:
     from usbkit.report.lab import start_lab
 
@@ -302,6 +340,7 @@ def _cmd_lab(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``usbkit`` argument parser; every default is read from the layers' typed configs."""
+    from usbkit.evaluation.power import PlanConfig
     from usbkit.evaluation.results import EvalConfig
     from usbkit.io.formats import FORMATS
     from usbkit.models.config import ModelConfig, TrainConfig
@@ -339,12 +378,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out", type=Path)
     s.add_argument("--media", type=Path, help="cvat-video: the video or frame folder")
     s.add_argument("--images", type=Path, help="coco-vid: folder the file_names are relative to")
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier output of this same command (kept until the new one is complete)",
+    )
     s.set_defaults(func=_cmd_import)
 
     s = sub.add_parser("export", help="export a study (coco-vid)")
     s.add_argument("format", choices=["coco-vid"])
     s.add_argument("study", type=Path)
     s.add_argument("out", type=Path)
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier output of this same command (kept until the new one is complete)",
+    )
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("split", help="patient-level train/val/test split into the manifest")
@@ -427,6 +476,37 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_report)
 
     s = sub.add_parser(
+        "plan",
+        help="how many patients a study needs: power of the paired comparison against N",
+    )
+    s.add_argument("--results", type=Path, required=True, help="a pilot run's results.json")
+    _add_config_options(s, PlanConfig, "plan", skip=("grid", "models", "effect", "exact"))
+    s.add_argument("--grid", default=None, help="patient counts to simulate, e.g. 50,100,200")
+    s.add_argument(
+        "--models", default=None, help="the two models compared, e.g. 'single frame,sequence'"
+    )
+    s.add_argument(
+        "--effect",
+        default=None,
+        help="plan for a stated effect instead of the pilot's, e.g. "
+        "'sequence=0.95,single frame=0.86'",
+    )
+    s.add_argument(
+        "--chi-square",
+        action="store_true",
+        help="McNemar's chi-square test instead of the exact one",
+    )
+    s.add_argument(
+        "--out", type=Path, default=None, help="also write plan.json and the power figure"
+    )
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier output of this same command (kept until the new one is complete)",
+    )
+    s.set_defaults(func=_cmd_plan)
+
+    s = sub.add_parser(
         "lab", help="start JupyterLab with usbkit on the study notebooks (the scrubber first)"
     )
     s.add_argument(
@@ -503,6 +583,24 @@ def _report_bug(command: str, exc: BaseException) -> str:
     )
 
 
+def _show_warnings_plainly(command: str) -> None:
+    """usbkit's own warnings as one line on the error stream, like its errors (no source
+    line of usbkit's code); other libraries' warnings are left to Python."""
+    import warnings
+
+    from usbkit.errors import UsbkitWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, UsbkitWarning):
+            print(f"usbkit {command}: warning: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``usbkit`` console script: the one error boundary of every command.
 
@@ -513,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    _show_warnings_plainly(args.command)
     try:
         return int(args.func(args) or 0)
     except UsbkitError as exc:

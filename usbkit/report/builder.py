@@ -344,9 +344,18 @@ def run_report(config: ReportConfig = ReportConfig(), progress: bool = True) -> 
                 )
             except UsbkitError as exc:
                 raise _failed_notebook(exc, tmp, out, name) from None
-            to_html(executed, tmp / "html" / f"{name}.html")
-        write_plotly_js(tmp)
         run = Run.open(tmp)
+        # plotly.js once per report: the figures' copy in results/, else one at the top
+        shared = run.results_dir / "plotly.min.js"
+        if not shared.exists():
+            shared = write_plotly_js(tmp)
+        for name in NOTEBOOKS:
+            if name not in skipped:
+                to_html(
+                    tmp / "notebooks" / f"{name}.ipynb",
+                    tmp / "html" / f"{name}.html",
+                    plotly_src=os.path.relpath(shared, tmp / "html"),
+                )
         results = run.read_results() if run.results else None
         figures = sorted(run.results_dir.glob("fig*.*"))
         pages = sorted(run.scrubber_dir.glob("*.html"))

@@ -323,13 +323,17 @@ def browser_path() -> str | None:
 
 
 def save_figure(fig: go.Figure, stem: str | Path, static: bool = True) -> list[Path]:
-    """Write ``stem.html`` and, when a Chromium is available, ``stem.png`` and ``stem.svg``."""
+    """Write ``stem.html`` and, when a Chromium is available, ``stem.png`` and ``stem.svg``.
+
+    The HTML loads plotly.js from ``plotly.min.js`` beside it, written once per folder, so the
+    figures open offline without a copy of plotly.js in every figure.
+    """
     from usbkit.safeio import atomic_path
 
     stem = Path(stem)
     out = []
     with atomic_path(stem.with_suffix(".html")) as tmp:
-        fig.write_html(tmp, include_plotlyjs="cdn", full_html=True)
+        fig.write_html(tmp, include_plotlyjs="directory", full_html=True)
     out.append(stem.with_suffix(".html"))
     if static and browser_path():
         for ext, scale in (("png", 2), ("svg", 1)):
