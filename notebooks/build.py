@@ -164,6 +164,15 @@ compare = nb(
         ),
         (
             "md",
+            "## What the study found, in words\n\nThe same numbers as sentences, generated from the results (never typed by hand): the cohort, each comparison with its interval and whether it is significant, how the rows stand beside the published study, and the power the comparison had.",
+        ),
+        (
+            "code",
+            "from usbkit.report.findings import findings_markdown\n\n"
+            "display(Markdown(findings_markdown(results, plan)))",
+        ),
+        (
+            "md",
             "## FROC curves\n\nThe shaded bands are 95% bootstrap bands over patients; the dots are the study's operating points. The black markers in the previous figure are the published values of Yuan & Jia (2022), from 506 real patients, for orientation only: the synthetic cohort is not their data.",
         ),
         ("code", "F.froc_figure(results)"),

@@ -16,7 +16,9 @@ MODULES = [
     "usbkit.evaluation.matching",
     "usbkit.evaluation.froc",
     "usbkit.evaluation.results",
+    "usbkit.evaluation.power",
     "usbkit.viewer.scrubber",
+    "usbkit.report.findings",
 ]
 
 

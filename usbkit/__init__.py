@@ -16,7 +16,7 @@ the ones before it::
 
 The main entry points are available here directly (loaded on first use, so ``import usbkit``
 stays quick): ``open_clip``, ``load_study``, ``check_study``, ``synthesize``,
-``evaluate_study``, ``EvalConfig``, ``train``, ``TrainConfig``, ``detect_study``,
+``evaluate_study``, ``EvalConfig``, ``plan_study``, ``PlanConfig``, ``train``, ``TrainConfig``, ``detect_study``,
 ``Scrubber``, ``run_report``, ``ReportConfig``, ``UsbkitError``.
 """
 
@@ -36,6 +36,8 @@ _API = {
     "evaluate_study": "usbkit.evaluation.results",
     "evaluate_models": "usbkit.evaluation.results",
     "EvalConfig": "usbkit.evaluation.results",
+    "plan_study": "usbkit.evaluation.power",
+    "PlanConfig": "usbkit.evaluation.power",
     "ModelConfig": "usbkit.models.config",
     "TrainConfig": "usbkit.models.config",
     "train": "usbkit.models.train",

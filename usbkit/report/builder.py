@@ -251,9 +251,12 @@ def index_page(
     figures: list[Path],
     seconds: float,
     skipped: dict[str, str] | None = None,
+    plan=None,
 ) -> str:
-    """The report's front page: results table, figures, notebooks, scrubber pages."""
+    """The report's front page: results table and what it found in words (with the power
+    the comparison had), figures, notebooks, viewer pages."""
     from usbkit.evaluation.results import results_table
+    from usbkit.report.findings import findings
 
     skipped = skipped or {}
     parts = [
@@ -270,6 +273,11 @@ def index_page(
             f"{results.get('n_bootstrap')} bootstrap replicates).</p>"
         )
         parts.append(results_table(results).to_html(index=False, escape=True))
+        parts.append(
+            "<ul>"
+            + "".join(f"<li>{html.escape(line)}</li>" for line in findings(results, plan))
+            + "</ul>"
+        )
     for reason in dict.fromkeys(skipped.values()):
         parts.append(f"<p style='background:#fff4e0;padding:8px'>{html.escape(reason)}</p>")
     parts.append("<h2>Figures</h2>" if figures else "")
@@ -359,9 +367,16 @@ def run_report(config: ReportConfig = ReportConfig(), progress: bool = True) -> 
         results = run.read_results() if run.results else None
         figures = sorted(run.results_dir.glob("fig*.*"))
         pages = sorted(run.scrubber_dir.glob("*.html"))
+        plan = None
+        if results and len(results["models"]) >= 2:
+            from usbkit.evaluation.power import PlanConfig, plan_study
+
+            plan = plan_study(
+                results, PlanConfig(fp_rate=results["view_fp_rate"], seed=config.seed)
+            )
         write_text(
             tmp / "index.html",
-            index_page(tmp, results, pages, figures, time.perf_counter() - t0, skipped),
+            index_page(tmp, results, pages, figures, time.perf_counter() - t0, skipped, plan),
         )
     return out / "index.html"
 
