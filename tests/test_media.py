@@ -178,3 +178,20 @@ def test_dicom_without_pixel_data_is_reported(tmp_path):
     ds.save_as(tmp_path / "nopix.dcm")
     with pytest.raises(UsbkitError, match="no image"):
         open_clip(tmp_path / "nopix.dcm")
+
+
+@pytest.mark.parametrize(
+    "pix_fmt, codec", [("yuv420p", "libx264"), ("yuvj420p", "mjpeg"), ("yuv444p", "libx264")]
+)
+def test_video_frames_read_from_the_luma_plane_equal_ffmpegs_gray_conversion(
+    tmp_path, pix_fmt, codec
+):
+    import av
+
+    from usbkit.io.decode import video_gray
+
+    frames = np.random.default_rng(3).integers(0, 256, (5, 48, 64), dtype=np.uint8)
+    path = write_video(frames, tmp_path / "v.mkv", fps=10, codec=codec, pix_fmt=pix_fmt)
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            assert np.array_equal(video_gray(frame), frame.to_ndarray(format="gray"))

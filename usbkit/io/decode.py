@@ -20,6 +20,7 @@ are kept.
 
 from __future__ import annotations
 
+import functools
 import re
 import stat
 from collections.abc import Iterator
@@ -147,6 +148,51 @@ def _seconds(value, time_base) -> float | None:
     return float(value * time_base)
 
 
+#: 8-bit pixel formats whose first plane is the luma (Y) of the picture.
+LUMA_FIRST_FORMATS = {
+    "gray", "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p",
+    "yuvj440p", "yuv411p", "yuv410p", "nv12", "nv21",
+}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=32)
+def luma_lut(fmt: str, color_range: int) -> np.ndarray | None:
+    """FFmpeg's own luma-to-gray mapping for a pixel format and colour range, as a table.
+
+    Built once by converting a ramp of every Y value through FFmpeg's scaler, so that reading
+    the Y plane through it gives exactly the pixels ``frame.to_ndarray(format="gray")`` gives
+    (limited-range video stretched to 0-255), without converting the whole frame.
+    """
+    import av
+
+    width, height = 256, 16
+    try:
+        ramp = av.VideoFrame(width, height, fmt)
+        ramp.color_range = color_range
+        for k, plane in enumerate(ramp.planes):
+            values = np.full((plane.height, plane.line_size), 128, dtype=np.uint8)
+            if k == 0:
+                values[:, :width] = np.arange(256, dtype=np.uint8)[None, :]
+            plane.update(values.tobytes())
+        lut = ramp.to_ndarray(format="gray")[0, :256]
+    except Exception:  # noqa: BLE001 - a format FFmpeg cannot build: use the slow path
+        return None
+    return np.ascontiguousarray(lut, dtype=np.uint8)
+
+
+def video_gray(frame) -> np.ndarray:
+    """A decoded video frame as grayscale uint8: its luma plane through :func:`luma_lut`
+    where the pixel format has one (fast, exact), else FFmpeg's conversion."""
+    fmt = frame.format.name
+    if fmt in LUMA_FIRST_FORMATS:
+        lut = luma_lut(fmt, int(getattr(frame, "color_range", 0) or 0))
+        if lut is not None:
+            plane = frame.planes[0]
+            y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+            return lut[y[: frame.height, : frame.width]]
+    return frame.to_ndarray(format="gray")
+
+
 def _decode_video(path: Path, info: Decoded) -> Iterator[np.ndarray]:
     import av
 
@@ -180,7 +226,7 @@ def _decode_video(path: Path, info: Decoded) -> Iterator[np.ndarray]:
                 if packet.size and packet.is_corrupt:
                     raise _incomplete(path, cause or "a frame's data is cut off", i)
                 for frame in packet.decode():
-                    yield frame.to_ndarray(format="gray")
+                    yield video_gray(frame)
                     i += 1
                     t = _seconds(frame.pts, frame.time_base)
                     if t is not None:

@@ -107,9 +107,11 @@ class Study:
             return self.manifest
         if "split" not in self.manifest.columns:
             raise UsbkitError(
-                f"--split {split} was asked for but the manifest has no 'split' column",
+                f"the split '{split}' was asked for, but this study's manifest has no 'split' "
+                "column",
                 file=self.manifest_path,
-                fix="Run `usbkit split STUDY` to assign patients to train/val/test first",
+                fix="Leave the split out to use every clip, or run `usbkit split STUDY` to assign "
+                "the patients to train, val and test",
             )
         return self.manifest.loc[self.manifest["split"] == split]
 

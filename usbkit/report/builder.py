@@ -268,9 +268,8 @@ def index_page(
     ]
     if results:
         parts.append(
-            f"<p>{results['n_patients']} patients, {results['n_clips']} scans, {results['n_lesions']} "
-            f"lesions (split: {html.escape(str(results.get('split')))}; hit rule: {results['hit']}; "
-            f"{results.get('n_bootstrap')} bootstrap replicates).</p>"
+            f"<p>Scan-level sensitivity with 95% intervals ({results.get('n_bootstrap')} paired "
+            "bootstrap replicates over patients) and P values.</p>"
         )
         parts.append(results_table(results).to_html(index=False, escape=True))
         parts.append(
