@@ -49,8 +49,11 @@ test: install
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: install
-	# OpenCV and MONAI only as points of comparison (decoding, FROC); not usbkit dependencies
+	# OpenCV, MONAI and the ffmpeg command line only as points of comparison (decoding, FROC);
+	# not usbkit dependencies
 	$(PY) -m pip install -q opencv-python-headless monai
+	@command -v ffmpeg >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  apt-get install -y -qq ffmpeg >/dev/null; } || echo "NOTE: no ffmpeg command line; its column stays empty"
 	$(PY) benchmarks/run_all.py
 
 lint: install

@@ -48,6 +48,23 @@ def _cmd_import(args) -> int:
         kwargs["media"] = args.media
     if args.images:
         kwargs["images_root"] = args.images
+    if args.format != "coco-vid" and (args.split_file or args.exclude_video):
+        raise UsbkitError(
+            "--split-file and --exclude-video are options of the coco-vid import only",
+            fix="Leave them out for this format",
+        )
+    if args.split_file:
+        pairs = []
+        for spec in args.split_file:
+            split, _, file = spec.partition("=")
+            if not split.strip() or not file.strip():
+                raise UsbkitError(
+                    f"--split-file '{spec}' is not SPLIT=FILE", fix="For example train=train.json"
+                )
+            pairs.append((split.strip(), Path(file.strip())))
+        kwargs["split_files"] = pairs
+    if args.exclude_video:
+        kwargs["exclude_videos"] = list(args.exclude_video)
     out = import_study(args.format, args.src, args.out, overwrite=args.overwrite, **kwargs)
     print(f"imported {args.format} from {args.src} into the study {out}")
     return 0
@@ -378,6 +395,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out", type=Path)
     s.add_argument("--media", type=Path, help="cvat-video: the video or frame folder")
     s.add_argument("--images", type=Path, help="coco-vid: folder the file_names are relative to")
+    s.add_argument(
+        "--split-file",
+        action="append",
+        metavar="SPLIT=FILE",
+        help="coco-vid: one annotation file per split (train, val or test), repeatable; SRC is "
+        "then the dataset folder",
+    )
+    s.add_argument(
+        "--exclude-video",
+        action="append",
+        metavar="NAME",
+        help="coco-vid: leave this video out (its name or frame folder, e.g. benign/VIDEO), "
+        "repeatable",
+    )
     s.add_argument(
         "--overwrite",
         action="store_true",

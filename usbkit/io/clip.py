@@ -23,7 +23,7 @@ from usbkit.io.cache import (
     store_crop,
 )
 from usbkit.io.crop import detect_bmode_region
-from usbkit.io.decode import DEFAULT_FPS, require_media
+from usbkit.io.decode import DEFAULT_FPS, check_frame_folder, require_media
 from usbkit.io.notices import warn
 
 __all__ = [
@@ -239,6 +239,8 @@ def open_clip(
     settings = settings or ReaderSettings()
     path = Path(path)
     require_media(path)
+    if path.is_dir():
+        check_frame_folder(path)
     if settings.cache:
         frames, meta = load_frames(path, Path(settings.cache_dir) if settings.cache_dir else None)
         if verify and not meta.get("_fresh"):

@@ -333,7 +333,12 @@ def folder_strays(path: Path) -> list[Path]:
     )
 
 
-def _decode_folder(path: Path, info: Decoded) -> Iterator[np.ndarray]:
+def check_frame_folder(path: Path) -> None:
+    """Refuse a frame folder holding files the reader would skip (see :func:`folder_strays`).
+
+    Checked whenever a folder clip is opened, cached or not: the cache key covers only the
+    frames, so a stray file added later must still be caught.
+    """
     strays = folder_strays(path)
     if strays:
         names = ", ".join(p.name for p in strays[:5]) + (" ..." if len(strays) > 5 else "")
@@ -343,6 +348,10 @@ def _decode_folder(path: Path, info: Decoded) -> Iterator[np.ndarray]:
             file=path,
             fix="Convert those frames to PNG, or move files that are not frames out of the folder",
         )
+
+
+def _decode_folder(path: Path, info: Decoded) -> Iterator[np.ndarray]:
+    check_frame_folder(path)
     files = folder_frames(path)
     if not files:
         raise _bad_media(path, "the folder holds no PNG or JPEG frames")

@@ -44,14 +44,17 @@ def import_study(
     fmt : {'coco-vid', 'cvat-video', 'busi', 'frames', 'clips'}
         Source format.
     src : str or Path
-        The annotation file or source folder.
+        The annotation file or source folder (for coco-vid with ``split_files``, the
+        dataset folder the frame paths are relative to).
     out : str or Path
         The new study folder (must not exist or be empty).
     overwrite : bool
         Replace an earlier ``usbkit import`` output at ``out`` (kept until the new one is
         complete); a folder holding anything else is always refused.
     **kwargs
-        Format options (``images_root`` for coco-vid, ``media`` for cvat-video).
+        Format options: ``images_root``, ``split_files`` (``{split: annotation file}``)
+        and ``exclude_videos`` for coco-vid (:func:`usbkit.io.formats.coco_vid.import_coco_vid`),
+        ``media`` for cvat-video.
 
     Returns
     -------

@@ -453,7 +453,7 @@ class _Video:
     vid: object
     name: str  # as shown in messages
     clip_id: str
-    folder: Path | None  # the one folder holding all its frames, if there is one
+    folder: PurePosixPath | None  # the one folder (as written) holding all its frames
     aliases: set = field(default_factory=set)
     where: str = ""  # "train.json, videos[2]"
     pathology: str | None = None
