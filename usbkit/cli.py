@@ -355,6 +355,15 @@ def _cmd_lab(args) -> int:
     return start_lab(args.folder, args.notebook, args.port, open_browser=not args.no_browser)
 
 
+def _overwrite_option(parser) -> None:
+    """The ``--overwrite`` of every command that writes a folder (the output rule)."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier output of this same command (kept until the new one is complete)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``usbkit`` argument parser; every default is read from the layers' typed configs."""
     from usbkit.evaluation.power import PlanConfig
@@ -378,11 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--patients", type=int, default=None, help="default: the preset's")
     s.add_argument("--preset", choices=PRESETS, default=SynthConfig.preset)
     s.add_argument("--seed", type=int, default=SynthConfig.seed)
-    s.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an earlier output of this same command (kept until the new one is complete)",
-    )
+    _overwrite_option(s)
     s.set_defaults(func=_cmd_synth)
 
     s = sub.add_parser("check", help="validate a study and list every problem")
@@ -409,22 +414,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="coco-vid: leave this video out (its name or frame folder, e.g. benign/VIDEO), "
         "repeatable",
     )
-    s.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an earlier output of this same command (kept until the new one is complete)",
-    )
+    _overwrite_option(s)
     s.set_defaults(func=_cmd_import)
 
     s = sub.add_parser("export", help="export a study (coco-vid)")
     s.add_argument("format", choices=["coco-vid"])
     s.add_argument("study", type=Path)
     s.add_argument("out", type=Path)
-    s.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an earlier output of this same command (kept until the new one is complete)",
-    )
+    _overwrite_option(s)
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("split", help="patient-level train/val/test split into the manifest")
@@ -475,11 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bootstrap", type=int, default=eval_defaults.n_boot)
     s.add_argument("--seed", type=int, default=eval_defaults.seed)
     s.add_argument("--figures", action="store_true", help="also draw the figures into OUT")
-    s.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an earlier output of this same command (kept until the new one is complete)",
-    )
+    _overwrite_option(s)
     s.set_defaults(func=_cmd_evaluate)
 
     s = sub.add_parser(
@@ -499,11 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=report_defaults.seed)
     s.add_argument("--split", default=report_defaults.split)
     s.add_argument("--bootstrap", type=int, default=report_defaults.bootstrap)
-    s.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an earlier output of this same command (kept until the new one is complete)",
-    )
+    _overwrite_option(s)
     s.set_defaults(func=_cmd_report)
 
     s = sub.add_parser(
@@ -530,11 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--out", type=Path, default=None, help="also write plan.json and the power figure"
     )
-    s.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an earlier output of this same command (kept until the new one is complete)",
-    )
+    _overwrite_option(s)
     s.set_defaults(func=_cmd_plan)
 
     s = sub.add_parser(
