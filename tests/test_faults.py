@@ -500,3 +500,20 @@ def test_usbkits_warnings_are_one_plain_line_not_a_source_listing(study_with_res
     assert warning and warning[0].startswith("usbkit check: warning: ")
     assert str(not_a_folder) in warning[0] and ".py:" not in r.stderr
     assert not_a_folder.read_text() == "x"
+
+
+def test_evaluating_clips_without_any_annotated_lesion_is_refused_not_zero_percent(tmp_path):
+    root = tmp_path / "s"
+    (root / "clips").mkdir(parents=True)
+    write_video(pattern_frames(n=4), root / "clips/a.mp4", fps=10)
+    write_study(
+        root,
+        "clip_id,patient_id,path\na,p1,clips/a.mp4\n",
+        "clip_id,frame,lesion_id,x0,y0,x1,y1\n",
+    )
+    det = tmp_path / "det.csv"
+    det.write_text("clip_id,frame,score,x0,y0,x1,y1\na,1,0.9,12,12,28,28\n")
+    r = run_cli("evaluate", root, "--detections", f"m={det}", "--out", tmp_path / "out")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "no lesion is annotated in the clips evaluated" in _first_line(r.stderr)
+    assert not (tmp_path / "out").exists()

@@ -434,6 +434,14 @@ def evaluate_study(
     clips = study.clips(config.split)[["clip_id", "patient_id"]]
     if clips.empty:
         raise UsbkitError(f"no clips in split '{config.split}'", file=study.manifest_path)
+    if not study.annotations["clip_id"].isin(set(clips["clip_id"])).any():
+        raise UsbkitError(
+            "no lesion is annotated in the clips evaluated, so no sensitivity, FP/scan or P "
+            "value can be computed (it would print a meaningless 0.0%)",
+            file=study.annotations_path,
+            fix="Annotate the lesions in annotations.csv, or choose a split that has them; "
+            "the viewer shows marks without annotations",
+        )
     frames, rates = clip_media_info(study, clips["clip_id"], progress)
     for name, det in dets.items():
         past = det["clip_id"].map(frames).fillna(np.inf).to_numpy() <= det["frame"].to_numpy()

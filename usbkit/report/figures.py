@@ -407,7 +407,8 @@ def literature_table(results: dict) -> pd.DataFrame:
             row[f"{level.upper()} (own fps)"] = lit[level]["own_fps"]
             row[f"{level.upper()} (30 fps)"] = lit[level]["fps30"]
         rows[name] = row
-    return pd.DataFrame(rows).T.astype(float).round(3)
+    table = pd.DataFrame(rows).T.astype(float)
+    return table.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
 
 
 def ttfd_table(results: dict) -> pd.DataFrame:
@@ -438,7 +439,7 @@ def ttfd_table(results: dict) -> pd.DataFrame:
                 "P (Wilcoxon)": format_p(c["wilcoxon_p"]),
             }
         )
-    return pd.DataFrame(rows).fillna("")
+    return pd.DataFrame(rows).fillna("").set_index(["model", "FP/scan"])
 
 
 def ttfd_figure(results: dict, fp_rate: float | None = None) -> go.Figure:
