@@ -517,3 +517,12 @@ def test_evaluating_clips_without_any_annotated_lesion_is_refused_not_zero_perce
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "no lesion is annotated in the clips evaluated" in _first_line(r.stderr)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content", ['{"x": 1}', "[1, 2]", '{"models": {}, "fp_rates": []}'])
+def test_plan_on_a_file_that_is_not_usbkits_results_says_so(tmp_path, content):
+    path = tmp_path / "results.json"
+    path.write_text(content)
+    r = run_cli("plan", "--results", path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "bug" not in r.stderr
+    assert "this is not a results.json of usbkit evaluate" in _first_line(r.stderr)

@@ -465,7 +465,7 @@ def load_results(path: str | Path) -> dict:
     """Read a ``results.json`` written by :func:`evaluate_study`."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        results = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsbkitError(
             "the results file is missing",
@@ -474,6 +474,37 @@ def load_results(path: str | Path) -> dict:
         ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsbkitError(f"this results file cannot be read ({exc})", file=path) from None
+    problem = results_problem(results)
+    if problem:
+        raise UsbkitError(
+            f"this is not a results.json of usbkit evaluate ({problem})",
+            file=path,
+            fix="Give the results.json that `usbkit evaluate` (or the compare notebook) wrote; "
+            "results of an older usbkit: evaluate again",
+        )
+    return results
+
+
+def results_problem(results) -> str | None:
+    """What keeps ``results`` from being usbkit's results, or None when its shape is right."""
+    if not isinstance(results, dict):
+        return f"it holds a {type(results).__name__}, not an object"
+    missing = [k for k in ("fp_rates", "models", "comparisons", "hit", "units") if k not in results]
+    if missing:
+        return f"it has no {', '.join(repr(k) for k in missing)}"
+    if not isinstance(results["models"], dict) or not results["models"]:
+        return "its 'models' is not a table of models"
+    if not isinstance(results["fp_rates"], list) or not results["fp_rates"]:
+        return "its 'fp_rates' is not a list of rates"
+    for name, m in results["models"].items():
+        if not isinstance(m, dict) or len(m.get("threshold") or []) != len(results["fp_rates"]):
+            return f"model '{name}' has no threshold per FP rate"
+    units = results["units"]
+    if not isinstance(units, dict) or not {"clips", "lesions", "ratings", "fp_tracks"} <= set(
+        units
+    ):
+        return "its 'units' lack clips, lesions, ratings or fp_tracks"
+    return None
 
 
 # ------------------------------------------------------------ reading results back

@@ -104,7 +104,7 @@ def import_clips(src: Path, out: Path, overwrite: bool = False) -> Path:
     if other:
         names = ", ".join(str(p.relative_to(src)) for p in other[:5])
         warn(
-            f"{len(other)} file(s) that are not clips are left out ({names}"
+            f"{len(other)} item(s) that are not clips are left out ({names}"
             f"{', ...' if len(other) > 5 else ''})",
             file=src,
             fix="Move them elsewhere if one of them is a clip in an unusual format",
