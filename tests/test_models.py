@@ -240,3 +240,46 @@ def test_train_options_override_a_config_file(tmp_path, monkeypatch):
     assert code == 0 and cfg.batch == 7 and cfg.lr == 0.002
     assert cfg.model.kind == "sequence" and cfg.model.width == 32
     assert cfg.model.input_size == (128, 160) and cfg.study == str(tmp_path)
+
+
+def test_giou_box_loss_is_zero_for_a_perfect_box_and_grows_with_a_wrong_size():
+    import math
+
+    from usbkit.models.centernet import build_targets, giou_loss
+
+    box = torch.tensor([[17.0, 13.0, 49.0, 41.0]])
+    tgt = build_targets([box], (24, 28), 4, radius="centernet")
+    iy, ix = [int(v) for v in torch.nonzero(tgt["mask"][0, 0])[0]]
+    size = torch.zeros(1, 2, 24, 28)
+    offset = torch.zeros(1, 2, 24, 28)
+    size[0, :, iy, ix] = torch.tensor([math.log(32 / 4), math.log(28 / 4)])
+    offset[0, :, iy, ix] = tgt["offset"][0, :, iy, ix]
+    perfect = giou_loss({"size": size, "offset": offset}, tgt)
+    assert float(perfect) == pytest.approx(0.0, abs=1e-5)
+    size[0, :, iy, ix] -= 1.0  # boxes e times too small, as the weak baseline makes them
+    assert float(giou_loss({"size": size, "offset": offset}, tgt)) > 0.5
+
+
+def test_centernet_peaks_are_tighter_than_proportional_ones_and_grow_with_the_box():
+    from usbkit.models.centernet import centernet_sigma, gaussian_radius
+
+    small, large = centernet_sigma(3, 3), centernet_sigma(30, 24)
+    assert 0.7 <= small < large
+    assert large < float(gaussian_radius(torch.tensor(30.0), torch.tensor(24.0)))
+
+
+def test_ultrasound_jitter_moves_boxes_with_the_picture():
+    from usbkit.models.data import ultrasound_jitter
+
+    x = torch.full((2, 1, 96, 112), 0.2)
+    x[:, :, 30:60, 40:80] = 1.0  # a bright block whose box is known
+    box = torch.tensor([[40.0, 30.0, 80.0, 60.0]])
+    for seed in range(5):
+        out, moved = ultrasound_jitter(x.clone(), [box, box], np.random.default_rng(seed))
+        bright = torch.nonzero(out[0, 0] > 0.75 * out[0, 0].max())
+        y0, x0 = bright.min(0).values.tolist()
+        y1, x1 = (bright.max(0).values + 1).tolist()
+        assert moved[0].shape == (1, 4)
+        assert torch.allclose(
+            moved[0][0], torch.tensor([x0, y0, x1, y1], dtype=torch.float32), atol=3
+        )

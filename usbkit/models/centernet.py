@@ -40,8 +40,22 @@ def gaussian_radius(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return torch.clamp(0.25 * torch.sqrt(h * w), min=0.7)
 
 
+def centernet_sigma(h: float, w: float, min_overlap: float = 0.7) -> float:
+    """CenterNet's peak spread for a box of ``h`` x ``w`` output cells: the radius r at which a
+    box whose corners move by r still has IoU ``min_overlap`` with the true box (the smallest
+    of CornerNet's three cases), as a Gaussian sigma of (2r + 1) / 6."""
+    b1, c1 = h + w, w * h * (1 - min_overlap) / (1 + min_overlap)
+    r1 = (b1 + math.sqrt(max(b1 * b1 - 4 * c1, 0.0))) / 2
+    b2, c2 = 2 * (h + w), (1 - min_overlap) * w * h
+    r2 = (b2 + math.sqrt(max(b2 * b2 - 16 * c2, 0.0))) / 2
+    a3, b3, c3 = 4 * min_overlap, -2 * min_overlap * (h + w), (min_overlap - 1) * w * h
+    r3 = (b3 + math.sqrt(max(b3 * b3 - 4 * a3 * c3, 0.0))) / 2
+    r = max(0.0, min(r1, r2, r3))
+    return max((2 * int(r) + 1) / 6, 0.7)
+
+
 def build_targets(
-    boxes: list[torch.Tensor], shape: tuple[int, int], stride: int
+    boxes: list[torch.Tensor], shape: tuple[int, int], stride: int, radius: str = "proportional"
 ) -> dict[str, torch.Tensor]:
     """Heatmap, size and offset targets for a batch.
 
@@ -53,6 +67,8 @@ def build_targets(
         Output map size ``(h, w)``.
     stride : int
         Input pixels per output cell.
+    radius : {'proportional', 'centernet'}
+        Peak spread (TrainConfig.heat_radius).
     """
     n = len(boxes)
     h, w = shape
@@ -60,6 +76,7 @@ def build_targets(
     size = torch.zeros(n, 2, h, w)
     offset = torch.zeros(n, 2, h, w)
     mask = torch.zeros(n, 1, h, w)
+    box = torch.zeros(n, 4, h, w)  # the true box (output cells) at its centre cell
     ys = torch.arange(h, dtype=torch.float32)[:, None]
     xs = torch.arange(w, dtype=torch.float32)[None, :]
     for i, b in enumerate(boxes):
@@ -67,13 +84,18 @@ def build_targets(
             cx, cy = (x0 + x1) / 2 / stride, (y0 + y1) / 2 / stride
             bw, bh = (x1 - x0) / stride, (y1 - y0) / stride
             ix, iy = min(int(cx), w - 1), min(int(cy), h - 1)
-            r = float(gaussian_radius(torch.tensor(bh), torch.tensor(bw)))
+            r = (
+                centernet_sigma(bh, bw)
+                if radius == "centernet"
+                else float(gaussian_radius(torch.tensor(bh), torch.tensor(bw)))
+            )
             g = torch.exp(-((xs - ix) ** 2 + (ys - iy) ** 2) / (2 * r * r))
             heat[i, 0] = torch.maximum(heat[i, 0], g)
             size[i, :, iy, ix] = torch.tensor([math.log(max(bw, 0.5)), math.log(max(bh, 0.5))])
             offset[i, :, iy, ix] = torch.tensor([cx - ix, cy - iy])
             mask[i, 0, iy, ix] = 1.0
-    return {"heat": heat, "size": size, "offset": offset, "mask": mask}
+            box[i, :, iy, ix] = torch.tensor([x0, y0, x1, y1]) / stride
+    return {"heat": heat, "size": size, "offset": offset, "mask": mask, "box": box}
 
 
 def focal_loss(
@@ -89,8 +111,38 @@ def focal_loss(
     return -(pos_loss.sum() + neg_loss.sum()) / torch.clamp(n_pos, min=1.0)
 
 
+def giou_loss(out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean ``1 - GIoU`` of the boxes decoded at the true centre cells against the true boxes
+    (scale-aware: a 2-cell error costs a small box more than a large one)."""
+    m = tgt["mask"][:, 0] > 0
+    if not m.any():
+        return out["size"].sum() * 0.0
+    n, _, h, w = out["size"].shape
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=m.device, dtype=torch.float32),
+        torch.arange(w, device=m.device, dtype=torch.float32),
+        indexing="ij",
+    )
+    cx = (xs[None] + out["offset"][:, 0])[m]
+    cy = (ys[None] + out["offset"][:, 1])[m]
+    sw = out["size"][:, 0].clamp(max=8).exp()[m]
+    sh = out["size"][:, 1].clamp(max=8).exp()[m]
+    pred = torch.stack([cx - sw / 2, cy - sh / 2, cx + sw / 2, cy + sh / 2], 1)
+    true = tgt["box"].permute(0, 2, 3, 1)[m]
+    lt = torch.maximum(pred[:, :2], true[:, :2])
+    rb = torch.minimum(pred[:, 2:], true[:, 2:])
+    inter = (rb - lt).clamp(min=0).prod(1)
+    area_p = (pred[:, 2:] - pred[:, :2]).clamp(min=0).prod(1)
+    area_t = (true[:, 2:] - true[:, :2]).clamp(min=0).prod(1)
+    union = (area_p + area_t - inter).clamp(min=1e-6)
+    hull = torch.maximum(pred[:, 2:], true[:, 2:]) - torch.minimum(pred[:, :2], true[:, :2])
+    hull_area = hull.clamp(min=0).prod(1).clamp(min=1e-6)
+    giou = inter / union - (hull_area - union) / hull_area
+    return (1 - giou).mean()
+
+
 def detection_loss(
-    out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor]
+    out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor], box_loss: str = "l1-log"
 ) -> dict[str, torch.Tensor]:
     """CenterNet loss: focal heatmap loss + 0.5 x L1 on log size + L1 on offset (at box centres)."""
     heat = focal_loss(out["heat"], tgt["heat"])
@@ -98,7 +150,11 @@ def detection_loss(
     denom = torch.clamp(m.sum(), min=1.0)
     size = (F.l1_loss(out["size"], tgt["size"], reduction="none") * m).sum() / denom
     offset = (F.l1_loss(out["offset"], tgt["offset"], reduction="none") * m).sum() / denom
-    total = heat + 0.5 * size + offset
+    if box_loss == "giou" and "box" in tgt:
+        size = 0.5 * size + giou_loss(out, tgt)
+        total = heat + size + offset
+    else:
+        total = heat + 0.5 * size + offset
     return {"loss": total, "heat": heat, "size": size, "offset": offset}
 
 

@@ -90,6 +90,17 @@ class TrainConfig:
         The split the model learns from.
     val_split : str
         The split that picks the best epoch (empty: no validation, the last epoch is kept).
+    heat_radius : {'proportional', 'centernet'}
+        Spread of each box's centre peak in the target heat map: a quarter of the box's
+        geometric mean size (``proportional``), or CenterNet's radius at which a shifted box
+        keeps IoU 0.7 with the true one (``centernet``).
+    box_loss : {'l1-log', 'giou'}
+        How box sizes are learned: L1 on the log size (``l1-log``), or L1 on the log size plus
+        the generalised IoU of the decoded box with the true box (``giou``, scale-aware).
+    augment : {'basic', 'ultrasound'}
+        Training augmentation: horizontal flip and gain (``basic``); or also gamma, a depth
+        (time-gain) ramp, speckle-like multiplicative noise and scale/translation jitter, the
+        same for every frame of a window (``ultrasound``).
     """
 
     study: str = ""
@@ -105,6 +116,9 @@ class TrainConfig:
     val_fp_rate: float = 0.5
     train_split: str = "train"
     val_split: str = "val"
+    heat_radius: str = "proportional"
+    box_loss: str = "l1-log"
+    augment: str = "basic"
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs {self.epochs} must be at least 1")
@@ -115,6 +129,12 @@ class TrainConfig:
         _check(self.lr > 0 and self.weight_decay >= 0, "lr must be above 0, weight_decay >= 0")
         _check(self.seed >= 0, f"seed {self.seed} must be 0 or more")
         _check(self.val_fp_rate > 0, f"val_fp_rate {self.val_fp_rate} must be above 0")
+        for name, value, allowed in (
+            ("heat_radius", self.heat_radius, ("proportional", "centernet")),
+            ("box_loss", self.box_loss, ("l1-log", "giou")),
+            ("augment", self.augment, ("basic", "ultrasound")),
+        ):
+            _check(value in allowed, f"{name} '{value}' is not one of {', '.join(allowed)}")
 
     def to_dict(self) -> dict:
         """The settings as plain JSON-ready values (nested ``model`` included)."""

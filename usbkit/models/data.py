@@ -86,8 +86,19 @@ class WindowSampler:
     def __len__(self) -> int:
         return len(self.index)
 
-    def batch(self, ids, size: tuple[int, int], rng: np.random.Generator | None = None):
-        """Frames ``(b, t, 1, H, W)`` and a flat list of per-frame box tensors (b*t)."""
+    def batch(
+        self,
+        ids,
+        size: tuple[int, int],
+        rng: np.random.Generator | None = None,
+        augment: str = "basic",
+    ):
+        """Frames ``(b, t, 1, H, W)`` and a flat list of per-frame box tensors (b*t).
+
+        With ``rng``, windows are augmented (TrainConfig.augment): ``basic`` flips and scales
+        the gain; ``ultrasound`` adds gamma, a depth ramp, multiplicative speckle-like noise
+        and scale/translation jitter, each drawn once per window.
+        """
         xs, boxes = [], []
         for i in ids:
             ci, s = self.index[i]
@@ -110,6 +121,38 @@ class WindowSampler:
                         for b in bx
                     ]
                 x = (x * float(rng.uniform(0.8, 1.2))).clamp_(0, 1)
+                if augment == "ultrasound":
+                    x, bx = ultrasound_jitter(x, bx, rng)
             xs.append(x)
             boxes += bx
         return torch.stack(xs), boxes
+
+
+def ultrasound_jitter(x: torch.Tensor, boxes: list[torch.Tensor], rng: np.random.Generator):
+    """Augment one window ``(t, 1, H, W)`` the way ultrasound images vary: gamma, a depth
+    (time-gain) ramp, multiplicative speckle-like noise, and a zoom/shift of the whole window
+    (boxes moved with it, clipped to the frame; boxes that leave it are dropped)."""
+    t, _, h, w = x.shape
+    x = x.clamp(1e-4, 1) ** float(rng.uniform(0.75, 1.35))
+    ramp = 1 + float(rng.uniform(-0.25, 0.25)) * (torch.linspace(-0.5, 0.5, h)[:, None])
+    x = x * ramp
+    noise = torch.from_numpy(rng.normal(1.0, float(rng.uniform(0.0, 0.08)), (1, 1, h, w)))
+    x = (x * noise.float()).clamp_(0, 1)
+    zoom = float(rng.uniform(0.85, 1.15))
+    dx, dy = (float(v) for v in rng.uniform(-0.08, 0.08, 2))
+    theta = torch.tensor([[1 / zoom, 0, -dx * 2], [0, 1 / zoom, -dy * 2]], dtype=torch.float32)
+    grid = F.affine_grid(theta[None].expand(t, -1, -1), (t, 1, h, w), align_corners=False)
+    x = F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+    moved = []
+    for b in boxes:
+        if len(b):
+            cx, cy = w / 2, h / 2
+            nb = b.clone()
+            nb[:, [0, 2]] = (b[:, [0, 2]] - cx) * zoom + cx + dx * w
+            nb[:, [1, 3]] = (b[:, [1, 3]] - cy) * zoom + cy + dy * h
+            nb[:, [0, 2]] = nb[:, [0, 2]].clamp(0, w)
+            nb[:, [1, 3]] = nb[:, [1, 3]].clamp(0, h)
+            keep = ((nb[:, 2] - nb[:, 0]) >= 1) & ((nb[:, 3] - nb[:, 1]) >= 1)
+            b = nb[keep]
+        moved.append(b)
+    return x, moved

@@ -174,11 +174,14 @@ def train_one_epoch(
     )
     for step in bar:
         ids = mine[step * cfg.batch : (step + 1) * cfg.batch]
-        x, boxes = sampler.batch(ids, cfg.model.input_size, aug)
-        tgt = {k: v.to(device) for k, v in build_targets(boxes, out_shape, stride).items()}
+        x, boxes = sampler.batch(ids, cfg.model.input_size, aug, augment=cfg.augment)
+        targets = build_targets(boxes, out_shape, stride, radius=cfg.heat_radius)
+        tgt = {k: v.to(device) for k, v in targets.items()}
         with torch.autocast(device.type, enabled=scaler.is_enabled()):
             outputs = model(x.to(device))
-        losses = detection_loss({k: v.float() for k, v in outputs.items()}, tgt)
+        losses = detection_loss(
+            {k: v.float() for k, v in outputs.items()}, tgt, box_loss=cfg.box_loss
+        )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(losses["loss"]).backward()
         scaler.step(optimizer)
