@@ -115,7 +115,7 @@ def test_report_from_an_installed_wheel_runs_the_four_notebooks_end_to_end(
     index = (out / "index.html").read_text()
     assert "<table" in index and "fig1_froc.png" in index and "html/04_scrub.html" in index
     assert list((out / "scrubber").glob("*.html"))
-    assert (tmp_path / "figs" / "fig2_sensitivity.html").exists()
+    assert (tmp_path / "figs" / "fig2_sensitivity.png").exists()
     run = json.loads((out / "run.json").read_text())
     assert run["results"] == "results/results.json" and set(run["detections"]) == set(res["models"])
     # the scrub notebook's widget state is kept in the executed notebook (and its HTML)

@@ -415,11 +415,12 @@ def _failed_notebook(exc: UsbkitError, tmp: Path, out: Path, name: str) -> Usbki
 
 
 def copy_figures(index: Path, dest: str | Path) -> list[Path]:
-    """Copy a finished report's figures into ``dest`` (the README's ``figures/``)."""
+    """Copy a finished report's figures into ``dest`` (the README's ``figures/``) as PNG and
+    SVG: pictures that need no script (the interactive HTML stays in the report)."""
     run = Run.open(Path(index).parent)
     dest = ensure_writable_dir(dest)
     copied = []
-    for f in sorted(run.results_dir.glob("fig*.*")):
+    for f in sorted([*run.results_dir.glob("fig*.png"), *run.results_dir.glob("fig*.svg")]):
         shutil.copy2(f, dest / f.name)
         copied.append(dest / f.name)
     return copied
