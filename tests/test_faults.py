@@ -19,16 +19,21 @@ from usbkit.errors import UsbkitError
 from usbkit.io.encode import write_video
 
 
+def one_clip_study(root, boxes: str = "", n_frames: int = 4, split: str = ""):
+    """A study of one short clip 'a' of patient 'p1' with the given annotation rows."""
+    (root / "clips").mkdir(parents=True)
+    write_video(pattern_frames(n=n_frames), root / "clips/a.mp4", fps=10)
+    head, row = ("path,split", f"clips/a.mp4,{split}") if split else ("path", "clips/a.mp4")
+    return write_study(
+        root,
+        f"clip_id,patient_id,{head}\na,p1,{row}\n",
+        "clip_id,frame,lesion_id,x0,y0,x1,y1\n" + boxes,
+    )
+
+
 @pytest.fixture
 def study_with_results(tmp_path):
-    root = tmp_path / "s"
-    (root / "clips").mkdir(parents=True)
-    write_video(pattern_frames(n=4), root / "clips/a.mp4", fps=10)
-    write_study(
-        root,
-        "clip_id,patient_id,path\na,p1,clips/a.mp4\n",
-        "clip_id,frame,lesion_id,x0,y0,x1,y1\na,1,1,10,10,30,30\n",
-    )
+    root = one_clip_study(tmp_path / "s", "a,1,1,10,10,30,30\n")
     det = tmp_path / "det.csv"
     det.write_text("clip_id,frame,score,x0,y0,x1,y1\na,1,0.9,12,12,28,28\na,2,0.3,40,30,60,46\n")
     out = tmp_path / "out"
@@ -436,14 +441,7 @@ def test_report_option_values_are_checked_before_any_work(tmp_path, args, messag
 
 
 def test_training_on_a_split_without_any_lesion_is_refused(tmp_path):
-    root = tmp_path / "s"
-    (root / "clips").mkdir(parents=True)
-    write_video(pattern_frames(n=6), root / "clips/a.mp4", fps=10)
-    write_study(
-        root,
-        "clip_id,patient_id,path,split\na,p1,clips/a.mp4,train\n",
-        "clip_id,frame,lesion_id,x0,y0,x1,y1\n",
-    )
+    root = one_clip_study(tmp_path / "s", n_frames=6, split="train")
     r = run_cli("train", root, "--model", "frame", "--out", tmp_path / "run", "--epochs", "1")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "split has no lesion boxes" in _first_line(r.stderr)
@@ -503,14 +501,7 @@ def test_usbkits_warnings_are_one_plain_line_not_a_source_listing(study_with_res
 
 
 def test_evaluating_clips_without_any_annotated_lesion_is_refused_not_zero_percent(tmp_path):
-    root = tmp_path / "s"
-    (root / "clips").mkdir(parents=True)
-    write_video(pattern_frames(n=4), root / "clips/a.mp4", fps=10)
-    write_study(
-        root,
-        "clip_id,patient_id,path\na,p1,clips/a.mp4\n",
-        "clip_id,frame,lesion_id,x0,y0,x1,y1\n",
-    )
+    root = one_clip_study(tmp_path / "s")
     det = tmp_path / "det.csv"
     det.write_text("clip_id,frame,score,x0,y0,x1,y1\na,1,0.9,12,12,28,28\n")
     r = run_cli("evaluate", root, "--detections", f"m={det}", "--out", tmp_path / "out")

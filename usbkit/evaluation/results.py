@@ -434,7 +434,7 @@ def evaluate_study(
     clips = study.clips(config.split)[["clip_id", "patient_id"]]
     if clips.empty:
         raise UsbkitError(f"no clips in split '{config.split}'", file=study.manifest_path)
-    if not study.annotations["clip_id"].isin(set(clips["clip_id"])).any():
+    if not study.has_lesions(config.split):
         raise UsbkitError(
             "no lesion is annotated in the clips evaluated, so no sensitivity, FP/scan or P "
             "value can be computed (it would print a meaningless 0.0%)",

@@ -115,6 +115,12 @@ class Study:
             )
         return self.manifest.loc[self.manifest["split"] == split]
 
+    def has_lesions(self, split: str | None = None) -> bool:
+        """Whether any clip of ``split`` (every clip for None) has an annotated lesion: what
+        sensitivity, FP/scan and every comparison need."""
+        ids = set(self.clips(split)["clip_id"])
+        return bool(self.annotations["clip_id"].isin(ids).any())
+
     def boxes(self, clip_id: str) -> pd.DataFrame:
         """Annotation rows of one clip."""
         return self.annotations.loc[self.annotations["clip_id"] == normalize_id(clip_id)]

@@ -389,10 +389,8 @@ NO_LESIONS = (
 
 
 def _has_annotated_lesions(folder: Path) -> bool:
-    from usbkit.report.steps import has_lesions
-
     run = Run.open(folder)
-    return has_lesions(run.load_study(), run.split)
+    return run.load_study().has_lesions(run.split)
 
 
 def _failed_notebook(exc: UsbkitError, tmp: Path, out: Path, name: str) -> UsbkitError:

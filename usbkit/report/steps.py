@@ -198,12 +198,6 @@ def clips_split(study, split: str | None) -> str | None:
     return split
 
 
-def has_lesions(study, split: str | None) -> bool:
-    """Whether any clip of the split has an annotated lesion (needed for sensitivity)."""
-    ids = set(study.clips(split)["clip_id"])
-    return bool(study.annotations["clip_id"].isin(ids).any())
-
-
 def detect_all(
     run: Run,
     split: str | None = "test",
@@ -239,7 +233,8 @@ def evaluate_run(
     run: Run, config: EvalConfig | None = None, figures: bool = True, progress: bool = True
 ) -> dict:
     """Evaluate the run's detections on its split; write the results (and the figures) to
-    ``OUT/results`` and record them in the run."""
+    ``OUT/results`` and record them in the run. Clips without any annotated lesion are refused
+    by :func:`usbkit.evaluation.results.evaluate_study`, which says why."""
     config = config or EvalConfig()
     config = replace(config, split=run.split)
     dets = {name: run.path(rel) for name, rel in run.detections.items()}
@@ -248,14 +243,6 @@ def evaluate_run(
             "no detections are recorded in this run",
             file=run.folder / RUN_FILE,
             fix="Run the train notebook (detect_all) first",
-        )
-    if not has_lesions(run.load_study(), run.split):
-        raise UsbkitError(
-            "no lesion is annotated in these clips, so no sensitivity, FP/scan or P value "
-            "can be computed",
-            file=run.load_study().annotations_path,
-            fix="Annotate the lesions (annotations.csv) to compare the models; the scrubber "
-            "(04_scrub) shows the marks without annotations",
         )
     results = evaluate_study(run.study, dets, run.results_dir, config, progress=progress)
     if figures:
