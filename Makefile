@@ -12,7 +12,7 @@ STUDY  ?=
 # reports/<study folder name> for your own clips.
 OUT    ?= reports/$(if $(STUDY),$(notdir $(abspath $(STUDY))),latest)
 
-.PHONY: install report figures lab test bench lint clean
+.PHONY: install report figures weights lab test bench lint clean
 
 install: $(STAMP)
 
@@ -44,6 +44,16 @@ lab: install
 # Regenerate the README's figures (figures/) from the default run, on purpose only.
 figures: install
 	$(VENV)/bin/usbkit report --out reports/latest --overwrite --figures figures
+
+# Remake the shipped checkpoints (usbkit/models/weights/) from nothing: a training cohort of
+# its own (seed 1, never the default run's seed 0), both detectors with the default recipe.
+WEIGHTS_RUNS ?= runs/weights
+weights: install
+	$(VENV)/bin/usbkit synth $(WEIGHTS_RUNS)/train-study --preset quick --seed 1 --patients 96 --overwrite
+	$(VENV)/bin/usbkit split $(WEIGHTS_RUNS)/train-study --fractions 0.85,0.15,0 --seed 1 --force
+	$(VENV)/bin/usbkit train $(WEIGHTS_RUNS)/train-study --model frame --out $(WEIGHTS_RUNS)/frame
+	$(VENV)/bin/usbkit train $(WEIGHTS_RUNS)/train-study --model sequence --out $(WEIGHTS_RUNS)/sequence
+	$(PY) -c "from usbkit.models.detect import export_checkpoint as e; [e('$(WEIGHTS_RUNS)/' + k, 'usbkit/models/weights/' + k + '.pt', 'make weights') for k in ('frame', 'sequence')]"
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider

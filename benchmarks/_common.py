@@ -51,7 +51,8 @@ def git_rev() -> str:
 
 
 def record(title: str, header: list[str], rows: list[list], note: str = "") -> str:
-    """Print a markdown table and append it, dated, to benchmarks/README.md."""
+    """Print a markdown table and put it, dated, in benchmarks/README.md: in place of the
+    earlier table of the same title, else at the end."""
     lines = [
         f"### {title}",
         "",
@@ -65,6 +66,13 @@ def record(title: str, header: list[str], rows: list[list], note: str = "") -> s
         lines += ["", note]
     text = "\n".join(lines) + "\n"
     print(text)
-    with open(README, "a", encoding="utf-8") as fh:
-        fh.write("\n" + text)
+    doc = README.read_text(encoding="utf-8")
+    head = f"### {title}\n"
+    if head in doc:  # the latest run replaces the earlier one (older runs: git history)
+        start = doc.index(head)
+        end = doc.find("\n### ", start + len(head))
+        doc = doc[:start] + text + (doc[end:] if end >= 0 else "")
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + text
+    README.write_text(doc, encoding="utf-8")
     return text

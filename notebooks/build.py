@@ -19,7 +19,7 @@ PARAMETER_NOTES = {
     "study": "a study folder; empty: the built-in synthetic cohort in OUT/study",
     "out": "the run folder: everything these notebooks write goes here (run.json)",
     "seed": "one seed: same cohort, training and bootstrap",
-    "preset": "synthetic cohort size when no study is given: quick | paper",
+    "preset": "synthetic cohort size when no study is given: quick | study | paper",
     "patients": "another number of synthetic patients (teaching, tests); None: the preset's",
     "split": "the clips the models are run on and evaluated",
     "train": "True: train both models here; False: use the shipped checkpoints",
@@ -78,6 +78,11 @@ explore = nb(
             "md",
             "## Patients, clips and splits\n\nEvery **split is by patient**: all clips of one woman are in the same split. If a patient's clips were spread over training and test sets, the test would partly measure memory of that patient's anatomy and look better than it is. A *lesion-free clip* is a scan with no mass in it; it still counts when false positives per scan are computed.",
         ),
+        (
+            "md",
+            "## What a synthetic frame shows\n\nThe built-in cohort imitates a linear-probe breast view. From the top: the bright **skin** line; **subcutaneous fat**, dark lobules separated by bright, curved **Cooper's ligaments**; the bright **fibroglandular** band where masses grow; a thin dark band of **retromammary fat**; and the striated **pectoral muscle**. A malignant mass is irregular, often taller than wide and may cast a **posterior shadow**; a benign one is smooth, wider than tall and may show **posterior enhancement**. Hover over the sketch to name each pixel. (This figure is drawn from the synthetic generator; for your own clips it shows what the synthetic ones look like.)",
+        ),
+        ("code", "ex.anatomy_figure()"),
         ("code", "ex.lesion_figure(S)"),
         (
             "md",
@@ -101,7 +106,7 @@ train = nb(
     [
         (
             "md",
-            "# 2. Train the two detectors\n\nThe study compares a **single-frame** detector, which judges each frame on its own, with a **sequence** detector that shares the same network and adds what it saw in the previous frames. With `train = False` the notebook uses the small checkpoints shipped with usbkit (trained on the synthetic quick cohort); with `train = True` it trains both from scratch on the study's `train` split and keeps the epoch with the best validation sensitivity.",
+            "# 2. Train the two detectors\n\nThe study compares a **single-frame** detector, which judges each frame on its own, with a **sequence** detector that shares the same network and adds what it saw in the previous frames. With `train = False` the notebook uses the small checkpoints shipped with usbkit (trained on a separate synthetic training cohort, another seed of the same generator); with `train = True` it trains both from scratch on the study's `train` split and keeps the epoch with the best validation JAFROC figure of merit (the area under the scan-level FROC curve, see notebook 3).",
         ),
         ("code", parameters(*COMMON, "train", "epochs", "device", "split"), ["parameters"]),
         (

@@ -92,7 +92,11 @@ def test_evaluate_writes_the_documented_results(study, tmp_path):
     comp = [c for c in res["comparisons"] if c["fp_rate"] == 0.5][0]
     assert comp["table"] == [[1, 2], [0, 0]]
     assert comp["mcnemar_p"] == pytest.approx(0.5)
-    assert (tmp_path / "out/table.md").read_text().startswith("| sensitivity at FP/scan |")
+    table = (tmp_path / "out/table.md").read_text()
+    assert table.startswith("| sensitivity at FP/scan |")
+    # the frame-level AP50 of each model stands next to the scan-level numbers
+    ap = ", ".join(f"{n} {res['models'][n]['ap50']:.3f}" for n in res["models"])
+    assert f"Frame-level AP50 (every annotated frame, IoU 0.5): {ap}." in table
     assert pd.read_csv(tmp_path / "out/table.csv").shape[0] == 4
 
 

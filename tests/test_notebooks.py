@@ -116,6 +116,7 @@ def test_report_from_an_installed_wheel_runs_the_four_notebooks_end_to_end(
     assert "<table" in index and "fig1_froc.png" in index and "html/04_scrub.html" in index
     assert list((out / "scrubber").glob("*.html"))
     assert (tmp_path / "figs" / "fig2_sensitivity.png").exists()
+    assert (tmp_path / "figs" / "anatomy.png").exists()  # the README's labelled synthetic frame
     run = json.loads((out / "run.json").read_text())
     assert run["results"] == "results/results.json" and set(run["detections"]) == set(res["models"])
     # the scrub notebook's widget state is kept in the executed notebook (and its HTML)
@@ -223,10 +224,10 @@ def test_figures_show_only_the_bmode_image_never_the_burned_in_screen_text(tiny_
     run = Run.open(tiny_cohort)
     study = run.load_study()
     fig = example_frames_figure(study)
-    assert np.asarray(fig.data[0].z).shape == (160, 192)  # the synthetic screen is 208 x 256
+    assert np.asarray(fig.data[0].z).shape == (320, 384)  # the synthetic screen is 416 x 512
     g = gallery_figure(study, run.read_detections(), run.read_results())
     shapes = {np.asarray(t.z).shape for t in g.data}
-    assert shapes == {(160, 192)}
+    assert shapes == {(320, 384)}
 
 
 def test_shipped_notebooks_are_exactly_what_the_builder_makes():

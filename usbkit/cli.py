@@ -127,6 +127,16 @@ def _cmd_synth(args) -> int:
     return 0
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    """``'1,2,2'`` -> ``(1, 2, 2)``."""
+    try:
+        return tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a list of whole numbers such as 1,2,2"
+        ) from None
+
+
 def _size(text: str) -> tuple[int, int]:
     """``'256x320'`` -> ``(256, 320)`` (height x width)."""
     try:
@@ -157,8 +167,10 @@ def _add_config_options(parser, cls, group: str, skip: tuple[str, ...]) -> None:
         if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None: X
             hint = next(a for a in typing.get_args(hint) if a is not type(None))
         kind = typing.get_origin(hint) or hint
-        if kind is tuple:
+        if kind is tuple and f.name.endswith("size"):
             convert, shown = _size, "x".join(str(v) for v in default)
+        elif kind is tuple:
+            convert, shown = _ints, ",".join(str(v) for v in default)
         elif kind in (int, float):
             convert, shown = kind, default
         else:
@@ -168,7 +180,9 @@ def _add_config_options(parser, cls, group: str, skip: tuple[str, ...]) -> None:
             type=convert,
             default=None,
             dest=f"{group}__{f.name}",
-            metavar="HxW" if kind is tuple else f.name.upper(),
+            metavar=("HxW" if f.name.endswith("size") else "A,B,C")
+            if kind is tuple
+            else f.name.upper(),
             help=f"{docs.get(f.name, '')} (default: {shown})".strip(),
         )
 

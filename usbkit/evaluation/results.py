@@ -396,6 +396,13 @@ def table_markdown(results: dict) -> str:
         f"patients, {results['n_clips']} scans, {results['n_lesions']} lesions; "
         f"hit rule: {results['hit']})."
     )
+    ap = [
+        f"{name} {m['ap50']:.3f}"
+        for name, m in results["models"].items()
+        if m.get("ap50") is not None
+    ]
+    if ap:
+        note += f" Frame-level AP50 (every annotated frame, IoU 0.5): {', '.join(ap)}."
     return "\n".join([head, sep, *body]) + note + "\n"
 
 

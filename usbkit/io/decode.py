@@ -180,6 +180,13 @@ def luma_lut(fmt: str, color_range: int) -> np.ndarray | None:
     return np.ascontiguousarray(lut, dtype=np.uint8)
 
 
+_IDENTITY = np.arange(256, dtype=np.uint8)
+
+
+def _is_identity(lut: np.ndarray) -> bool:
+    return lut is _IDENTITY or np.array_equal(lut, _IDENTITY)
+
+
 def video_gray(frame) -> np.ndarray:
     """A decoded video frame as grayscale uint8: its luma plane through :func:`luma_lut`
     where the pixel format has one (fast, exact), else FFmpeg's conversion."""
@@ -189,7 +196,10 @@ def video_gray(frame) -> np.ndarray:
         if lut is not None:
             plane = frame.planes[0]
             y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-            return lut[y[: frame.height, : frame.width]]
+            y = y[: frame.height, : frame.width]
+            if _is_identity(lut):  # full-range video: the Y plane is the gray image
+                return y.copy()
+            return np.take(lut, y)
     return frame.to_ndarray(format="gray")
 
 

@@ -110,7 +110,7 @@ class WindowSampler:
             bx = [
                 torch.from_numpy(e.boxes[f] * np.array([sx, sy, sx, sy], np.float32)) for f in idx
             ]
-            if rng is not None:
+            if rng is not None and augment != "none":
                 if rng.random() < 0.5:  # horizontal flip
                     x = x.flip(-1)
                     W = size[1]
@@ -130,29 +130,100 @@ class WindowSampler:
 
 def ultrasound_jitter(x: torch.Tensor, boxes: list[torch.Tensor], rng: np.random.Generator):
     """Augment one window ``(t, 1, H, W)`` the way ultrasound images vary: gamma, a depth
-    (time-gain) ramp, multiplicative speckle-like noise, and a zoom/shift of the whole window
-    (boxes moved with it, clipped to the frame; boxes that leave it are dropped)."""
+    (time-gain) ramp, multiplicative speckle-like noise, and a zoom (above 1 a random crop,
+    below 1 a shrink with a dark margin), shift and small rotation (up to 6 degrees) of the
+    whole window. Boxes move with the picture: each is the bounding box of its rotated
+    corners, clipped to the frame; boxes that leave it are dropped."""
     t, _, h, w = x.shape
     x = x.clamp(1e-4, 1) ** float(rng.uniform(0.75, 1.35))
     ramp = 1 + float(rng.uniform(-0.25, 0.25)) * (torch.linspace(-0.5, 0.5, h)[:, None])
     x = x * ramp
     noise = torch.from_numpy(rng.normal(1.0, float(rng.uniform(0.0, 0.08)), (1, 1, h, w)))
     x = (x * noise.float()).clamp_(0, 1)
-    zoom = float(rng.uniform(0.85, 1.15))
+    zoom = float(rng.uniform(0.85, 1.2))
     dx, dy = (float(v) for v in rng.uniform(-0.08, 0.08, 2))
-    theta = torch.tensor([[1 / zoom, 0, -dx * 2], [0, 1 / zoom, -dy * 2]], dtype=torch.float32)
+    angle = float(np.deg2rad(rng.uniform(-6.0, 6.0)))
+    # forward map in pixels (about the centre): p' = zoom * R(angle) (p - c) + c + (dx w, dy h)
+    c, s_ = np.cos(angle), np.sin(angle)
+    fwd = zoom * np.array([[c, -s_], [s_, c]])
+    inv = np.linalg.inv(fwd)
+    # affine_grid works in normalised coordinates (-1..1 per axis): rescale the pixel map
+    S = np.diag([w / 2, h / 2])
+    a = np.linalg.inv(S) @ inv @ S
+    b = -a @ np.array([2 * dx, 2 * dy])
+    theta = torch.tensor(np.hstack([a, b[:, None]]), dtype=torch.float32)
     grid = F.affine_grid(theta[None].expand(t, -1, -1), (t, 1, h, w), align_corners=False)
     x = F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
     moved = []
-    for b in boxes:
-        if len(b):
-            cx, cy = w / 2, h / 2
-            nb = b.clone()
-            nb[:, [0, 2]] = (b[:, [0, 2]] - cx) * zoom + cx + dx * w
-            nb[:, [1, 3]] = (b[:, [1, 3]] - cy) * zoom + cy + dy * h
+    cx, cy = w / 2, h / 2
+    m = torch.tensor(fwd, dtype=torch.float32)
+    for bb in boxes:
+        if len(bb):
+            corners = torch.stack(
+                [bb[:, [0, 1]], bb[:, [2, 1]], bb[:, [0, 3]], bb[:, [2, 3]]], 1
+            ) - torch.tensor([cx, cy])
+            p = corners @ m.T + torch.tensor([cx + dx * w, cy + dy * h])
+            nb = torch.cat([p.min(1).values, p.max(1).values], 1)
             nb[:, [0, 2]] = nb[:, [0, 2]].clamp(0, w)
             nb[:, [1, 3]] = nb[:, [1, 3]].clamp(0, h)
             keep = ((nb[:, 2] - nb[:, 0]) >= 1) & ((nb[:, 3] - nb[:, 1]) >= 1)
-            b = nb[keep]
-        moved.append(b)
+            bb = nb[keep]
+        moved.append(bb)
     return x, moved
+
+
+def epoch_windows(n_windows: int, cfg, epoch: int, rank: int = 0, world: int = 1) -> list:
+    """This process's training items of one epoch: ``(epoch, position, window)`` triples.
+
+    The windows are a seeded shuffle of all ``n_windows`` (``default_rng([seed, epoch])``,
+    a fresh shuffle appended whenever one runs out) cut to ``frames_per_epoch / window_length``
+    windows (all of them once when ``frames_per_epoch`` is 0), then to whole steps of
+    ``batch x world``; every ``world``-th item from ``rank`` on is this process's. The
+    position numbers the window within the epoch and seeds its augmentation, so a run
+    draws the same windows and the same augmentation whatever the number of data workers,
+    and a resumed run repeats an uninterrupted one.
+    """
+    want = n_windows
+    if cfg.frames_per_epoch:
+        want = max(1, cfg.frames_per_epoch // cfg.window_length)
+    per_step = cfg.batch * world
+    want = max(per_step, want // per_step * per_step)
+    rng = np.random.default_rng([cfg.seed, epoch])
+    order = np.concatenate(
+        [rng.permutation(n_windows) for _ in range(-(-want // max(n_windows, 1)))]
+    )[:want]
+    return [(epoch, int(p), int(w)) for p, w in enumerate(order)][rank::world]
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """The training windows as a map-style dataset for ``torch.utils.data.DataLoader``.
+
+    An item key is ``(epoch, position, window)`` (:func:`epoch_windows`); the item is the
+    window's frames ``(t, 1, H, W)`` at the working resolution, augmented with a generator
+    seeded by ``[seed, epoch, position, 1]``, and its CenterNet targets per frame.
+    """
+
+    def __init__(self, sampler: WindowSampler, cfg, stride: int):
+        self.sampler, self.cfg, self.stride = sampler, cfg, stride
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __getitem__(self, key):
+        from usbkit.models.centernet import build_targets
+
+        epoch, position, window = key
+        cfg = self.cfg
+        rng = np.random.default_rng([cfg.seed, epoch, position, 1])
+        size = tuple(cfg.model.input_size)
+        x, boxes = self.sampler.batch([window], size, rng, augment=cfg.augment)
+        shape = (size[0] // self.stride, size[1] // self.stride)
+        return x[0], build_targets(boxes, shape, self.stride, radius=cfg.heat_radius)
+
+
+def collate_windows(items):
+    """Stack windows ``(b, t, 1, H, W)``; concatenate their per-frame targets (``b*t`` rows,
+    the order of the model's outputs)."""
+    x = torch.stack([i[0] for i in items])
+    keys = items[0][1].keys()
+    return x, {k: torch.cat([i[1][k] for i in items]) for k in keys}

@@ -165,7 +165,9 @@ def load_checkpoint(ref: str | Path, device: torch.device | None = None) -> Fram
     config before use."""
     path = checkpoint_file(ref)
     state = checkpoint_payload(path)
-    cfg = config_from_dict(ModelConfig, state["model_config"], source=path)
+    saved = dict(state["model_config"])
+    saved.setdefault("blocks", [0, 1, 1])  # written before the setting existed: that network
+    cfg = config_from_dict(ModelConfig, saved, source=path)
     try:
         model = build_model(cfg)
     except ValueError as exc:
@@ -297,8 +299,11 @@ def detections_frame(model: FrameDetector, entries, device=None) -> pd.DataFrame
     return pd.DataFrame(rows, columns=DETECTION_COLUMNS)
 
 
-def export_checkpoint(run: str | Path, dest: str | Path) -> Path:
-    """Write a run's best weights in half precision, without optimizer state (for shipping)."""
+def export_checkpoint(run: str | Path, dest: str | Path, reproduce: str | None = None) -> Path:
+    """Write a run's best weights in half precision, without optimizer state (for shipping).
+
+    The checkpoint keeps the run's ``command`` (the ``usbkit train`` line) and, given
+    ``reproduce``, the whole procedure that makes it from nothing (``make weights``)."""
     state = checkpoint_payload(run)
     slim = {
         "model": {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()},
@@ -306,6 +311,8 @@ def export_checkpoint(run: str | Path, dest: str | Path) -> Path:
         "train_config": state.get("train_config"),
         "epoch": state.get("epoch"),
         "log": state.get("log"),
+        "command": state.get("command"),
+        "reproduce": reproduce,
     }
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)

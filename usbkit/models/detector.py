@@ -24,7 +24,7 @@ class FrameDetector(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.backbone = Backbone(cfg.width)
+        self.backbone = Backbone(cfg.width, tuple(cfg.blocks))
         self.head = CenterHead(cfg.width)
         self.stride = Backbone.stride
 
@@ -48,7 +48,14 @@ class FrameDetector(nn.Module):
 
 
 class TemporalAttention(nn.Module):
-    """Causal attention over a window of per-frame feature maps."""
+    """Causal attention over a window of per-frame feature maps.
+
+    For every frame and output cell, the current frame's query is compared with the keys of
+    the same cell in the current and the ``window - 1`` previous frames (scaled dot product
+    plus a learned bias per time offset); the softmax of those similarities weights the
+    frames' features. The head then sees the current features, that aggregate, and the
+    current features minus the window's mean (what changed).
+    """
 
     def __init__(self, c: int, window: int, embed: int):
         super().__init__()
@@ -62,19 +69,42 @@ class TemporalAttention(nn.Module):
     def aggregate(
         self, feats: torch.Tensor, keys: torch.Tensor, q: torch.Tensor, valid: torch.Tensor
     ) -> torch.Tensor:
-        """Attend from query ``q (n, e, h, w)`` over ``feats (n, k, c, h, w)``, ``keys (n, k, e, h, w)``.
+        """Fuse each of ``n`` frames with its causal window.
 
-        ``valid (n, k)`` marks real (not padded) past frames; index 0 is the current frame.
+        ``feats (..., window - 1 + n, c, h, w)`` and ``keys (..., window - 1 + n, e, h, w)``
+        are the frames in time order, with ``window - 1`` earlier (or padding) frames in
+        front, so that frame ``i``'s ``j``-th predecessor is row ``window - 1 + i - j``;
+        ``q (..., n, e, h, w)`` are the frames' queries and ``valid (n, window)`` says which
+        predecessors exist. Each offset is a slice of the sequence (no window is copied out),
+        which keeps the cost per frame close to the single-frame model's. Returns the fused
+        features ``(prod(...) * n, c, h, w)``.
         """
-        logits = (keys * q[:, None]).sum(2) * self.scale + self.offset_bias[: feats.shape[1]].view(
-            1, -1, 1, 1
-        )
-        logits = logits.masked_fill(~valid[:, :, None, None], float("-inf"))
-        w = torch.softmax(logits, dim=1)  # (n, k, h, w)
-        agg = (w[:, :, None] * feats).sum(1)
-        n_valid = valid.sum(1).clamp(min=1).view(-1, 1, 1, 1).float()
-        mean = (feats * valid[:, :, None, None, None]).sum(1) / n_valid
-        return self.fuse(torch.cat([feats[:, 0], agg, feats[:, 0] - mean], 1))
+        win, n = self.window, q.shape[-4]
+        logits = []
+        for j in range(win):
+            kj = keys.narrow(-4, win - 1 - j, n)
+            lj = (kj * q).sum(-3) * self.scale + self.offset_bias[j]
+            logits.append(lj.masked_fill(~valid[:, j].view(n, 1, 1), float("-inf")))
+        weights = torch.softmax(torch.stack(logits), 0)  # (win, ..., n, h, w)
+        agg = torch.zeros_like(q[..., :1, :, :]).expand_as(feats.narrow(-4, 0, n)).clone()
+        total = torch.zeros_like(agg)
+        for j in range(win):
+            fj = feats.narrow(-4, win - 1 - j, n)
+            agg = agg + weights[j].unsqueeze(-3) * fj
+            total = total + fj * valid[:, j].view(n, 1, 1, 1).to(fj.dtype)
+        mean = total / valid.sum(1).clamp(min=1).view(n, 1, 1, 1).to(total.dtype)
+        cur = feats.narrow(-4, win - 1, n)
+        x = torch.cat([cur, agg, cur - mean], -3)
+        return self.fuse(x.reshape(-1, *x.shape[-3:]))
+
+
+def _pad_front(x: torch.Tensor, count: int, dim: int) -> torch.Tensor:
+    """``x`` with ``count`` zero frames put in front along ``dim``."""
+    if count <= 0:
+        return x
+    shape = list(x.shape)
+    shape[dim] = count
+    return torch.cat([x.new_zeros(shape), x], dim)
 
 
 class SequenceDetector(FrameDetector):
@@ -84,28 +114,18 @@ class SequenceDetector(FrameDetector):
         super().__init__(cfg)
         self.temporal = TemporalAttention(cfg.width, cfg.window, cfg.embed)
 
-    def _windows(self, f: torch.Tensor, k: torch.Tensor, t: int):
-        """Stack, for every time step, the current and previous window-1 frames (causal)."""
-        b = f.shape[0]
-        win = self.cfg.window
-        idx = torch.arange(t)[:, None] - torch.arange(win)[None, :]  # (t, win): t, t-1, ...
-        valid = idx >= 0
-        idx = idx.clamp(min=0)
-        fw = f[:, idx]  # (b, t, win, c, h, w)
-        kw = k[:, idx]
-        return fw.flatten(0, 1), kw.flatten(0, 1), valid[None].expand(b, -1, -1).flatten(0, 1)
-
     def forward(self, clips: torch.Tensor) -> dict[str, torch.Tensor]:
         """``clips``: ``(b, t, 1, H, W)``; each frame's features computed once, every frame
         attended over its own causal window; outputs ``(b*t, ...)``."""
         b, t = clips.shape[:2]
+        win = self.cfg.window
         f = self.features(clips.flatten(0, 1))
         keys = self.temporal.key(f)
         q = self.temporal.query(f)
-        f5 = f.view(b, t, *f.shape[1:])
-        k5 = keys.view(b, t, *keys.shape[1:])
-        fw, kw, valid = self._windows(f5, k5, t)
-        fused = self.temporal.aggregate(fw, kw, q, valid)
+        f5 = _pad_front(f.view(b, t, *f.shape[1:]), win - 1, 1)
+        k5 = _pad_front(keys.view(b, t, *keys.shape[1:]), win - 1, 1)
+        valid = (torch.arange(t)[:, None] - torch.arange(win)[None, :]) >= 0
+        fused = self.temporal.aggregate(f5, k5, q.view(b, t, *q.shape[1:]), valid.to(f.device))
         return self.head(fused)
 
     @torch.no_grad()
@@ -123,11 +143,15 @@ class SequenceDetector(FrameDetector):
         past = allf.shape[0] - f.shape[0]
         win = self.cfg.window
         n = f.shape[0]
+        pad = win - 1 - past
         pos = past + torch.arange(n)
-        idx = pos[:, None] - torch.arange(win)[None, :]
-        valid = idx >= 0
-        idx = idx.clamp(min=0)
-        fused = self.temporal.aggregate(allf[idx], allk[idx], q, valid)
+        valid = (pos[:, None] - torch.arange(win)[None, :]) >= 0
+        fused = self.temporal.aggregate(
+            _pad_front(allf, pad, 0)[max(-pad, 0) :],
+            _pad_front(allk, pad, 0)[max(-pad, 0) :],
+            q,
+            valid.to(f.device),
+        )
         keep = win - 1
         new_state = (allf[-keep:].clone(), allk[-keep:].clone()) if keep > 0 else None
         return self.head(fused), new_state

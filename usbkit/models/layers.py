@@ -35,22 +35,28 @@ class Residual(nn.Module):
 
 
 class Backbone(nn.Module):
-    """Small encoder-decoder: strides 2, 4, 8, 16, fused back to a stride-4 feature map.
+    """Residual encoder with a small feature pyramid: strides 4, 8 and 16, fused back (top-down,
+    FPN-style) to one stride-4 feature map.
 
     Parameters
     ----------
     width : int
-        Channels at stride 4; deeper stages use 2x and 4x.
+        Channels at stride 4; strides 8 and 16 use 2x and 4x.
+    blocks : tuple of int
+        Residual blocks (two 3x3 convolutions with a skip) at strides 4, 8 and 16.
     """
 
     stride = 4
 
-    def __init__(self, width: int = 24):
+    def __init__(self, width: int = 24, blocks: tuple[int, int, int] = (0, 1, 1)):
         super().__init__()
         w = width
-        self.stem = nn.Sequential(conv_bn(1, w // 2, 2), conv_bn(w // 2, w, 2))  # /4
-        self.s8 = nn.Sequential(conv_bn(w, 2 * w, 2), Residual(2 * w))  # /8
-        self.s16 = nn.Sequential(conv_bn(2 * w, 4 * w, 2), Residual(4 * w))  # /16
+        b4, b8, b16 = blocks
+        self.stem = nn.Sequential(
+            conv_bn(1, w // 2, 2), conv_bn(w // 2, w, 2), *[Residual(w) for _ in range(b4)]
+        )  # /4
+        self.s8 = nn.Sequential(conv_bn(w, 2 * w, 2), *[Residual(2 * w) for _ in range(b8)])
+        self.s16 = nn.Sequential(conv_bn(2 * w, 4 * w, 2), *[Residual(4 * w) for _ in range(b16)])
         self.lat16 = nn.Conv2d(4 * w, w, 1)
         self.lat8 = nn.Conv2d(2 * w, w, 1)
         self.lat4 = nn.Conv2d(w, w, 1)

@@ -1,13 +1,20 @@
 """``usbkit train``: one plain training loop for both detectors.
 
-Each epoch (:func:`train_one_epoch`) takes a seeded shuffle of every training window (consecutive
-frames of a clip), augments each window (horizontal flip, gain), and minimises the CenterNet
-loss (focal heatmap + size + offset, :mod:`usbkit.models.centernet`) with AdamW under a
-warm-up-then-cosine schedule. Rank 0 then validates (:func:`evaluate`: scan-level sensitivity
-at ``val_fp_rate`` FP/scan, as defined in docs/metrics.md, "Sensitivity at an FP rate", with
-the JAFROC figure of merit as tie-break), appends a row to ``log.csv``/``log.json``, and saves
-``last.pt`` (atomically) and, when the epoch is the best so far, ``best.pt``
-(:func:`save_checkpoint`).
+One recipe for both detectors: the same windows, augmentation, frame visits and schedule; the
+sequence model only adds temporal context. Each epoch (:func:`train_one_epoch`) draws
+``frames_per_epoch`` frame visits as windows of consecutive frames (a seeded shuffle,
+:func:`usbkit.models.data.epoch_windows`), which a ``torch.utils.data.DataLoader`` with
+``workers`` processes reads from the memory-mapped frame cache, resizes, augments and turns
+into targets; the model minimises the CenterNet loss (focal heatmap + scale-aware box loss +
+offset, :mod:`usbkit.models.centernet`) with AdamW under a warm-up-then-cosine schedule, and
+an exponential moving average of its weights (:class:`usbkit.models.ema.WeightAverage`) is
+kept. Rank 0 then validates the averaged weights (:func:`evaluate`: the JAFROC figure of merit
+of the scan-level FROC curve, with scan-level sensitivity at ``val_fp_rate`` FP/scan, as
+defined in docs/metrics.md, "Sensitivity at an FP rate", as tie-break, and frame-level AP50),
+appends a row to
+``log.csv``/``log.json``, and saves ``last.pt`` (atomically) and, when the epoch is the best so
+far, ``best.pt`` (:func:`save_checkpoint`). Training stops early when validation has not
+improved for ``patience`` epochs.
 
 Resumable (starting the same command again continues after the last finished epoch, see
 :func:`resume_state`), seeded and deterministic on CPU, mixed precision on CUDA, and
@@ -23,7 +30,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -31,10 +37,18 @@ from tqdm.auto import tqdm
 from usbkit.errors import UsbkitError
 from usbkit.io.study import load_study
 from usbkit.models import build_model, distributed
-from usbkit.models.centernet import build_targets, detection_loss
+from usbkit.models.centernet import detection_loss
 from usbkit.models.config import TrainConfig
-from usbkit.models.data import ClipEntry, WindowSampler, load_clips
+from usbkit.models.data import (
+    ClipEntry,
+    WindowDataset,
+    WindowSampler,
+    collate_windows,
+    epoch_windows,
+    load_clips,
+)
 from usbkit.models.detect import checkpoint_payload, detections_frame, pick_device
+from usbkit.models.ema import WeightAverage
 from usbkit.safeio import (
     atomic_path,
     ensure_writable_dir,
@@ -71,41 +85,113 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
     if rank == 0:
         ensure_writable_dir(out)
         mark_output(out, "train")
-        write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
     device = distributed.device_for_rank(pick_device(cfg.device), rank)
     torch.manual_seed(cfg.seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     train_clips, val_clips = load_data(cfg, progress=progress and rank == 0)
+    if state is None:
+        cfg = for_still_images(cfg, train_clips)
+    if rank == 0:
+        write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
     sampler = WindowSampler(train_clips, cfg.window_length, cfg.window_step)
     model = build_model(cfg.model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = warmup_cosine(optimizer, steps_per_epoch(sampler, cfg, world), cfg.epochs)
+    average = WeightAverage(model, cfg.ema)
     if state is not None:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state.get("train_model") or state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        average.load_state_dict(state["model"], state.get("ema_updates", 0))
     net = distributed.wrap(model, device)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     for epoch in range(start_epoch, cfg.epochs):
+        if stale_epochs(log, cfg, validated=bool(val_clips)) >= cfg.patience > 0:
+            break  # early stopping (also when resuming a run that had stopped)
         t0 = time.perf_counter()
         row = train_one_epoch(
-            net, optimizer, scheduler, scaler, sampler, cfg, epoch, device, rank, world, progress
+            net,
+            optimizer,
+            scheduler,
+            scaler,
+            sampler,
+            cfg,
+            epoch,
+            device,
+            rank,
+            world,
+            progress,
+            average=average,
         )
         if rank == 0:
             if val_clips:
-                row.update(evaluate(model, val_clips, cfg.val_fp_rate, device))
+                row.update(evaluate(average.model, val_clips, cfg.val_fp_rate, device))
             row["seconds"] = time.perf_counter() - t0
             log.append(row)
             key = epoch_key(row, epoch, validated=bool(val_clips))
             if key >= best_key:
                 best_key = key
-                save_checkpoint(out / "best.pt", model, cfg, epoch, log)
-            save_checkpoint(out / "last.pt", model, cfg, epoch, log, optimizer, scheduler, best_key)
+                save_checkpoint(out / "best.pt", average.model, cfg, epoch, log)
+            save_checkpoint(
+                out / "last.pt",
+                average.model,
+                cfg,
+                epoch,
+                log,
+                optimizer,
+                scheduler,
+                best_key,
+                trained=model,
+                ema_updates=average.updates,
+            )
             log_epoch(out, log, on_epoch, progress)
         distributed.barrier()
     distributed.teardown()
     return out
+
+
+def for_still_images(cfg: TrainConfig, clips: list[ClipEntry]) -> TrainConfig:
+    """Settings for a training set of still images (every clip one frame, as an imported
+    image set): windows of one frame, and ``window_length`` times as many per step, so a
+    step still sees ``batch x window_length`` frames and an epoch ``frames_per_epoch``
+    frame visits, without the same image repeated along a window. Other sets are unchanged.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> still = SimpleNamespace(clip=[0])  # a one-frame clip
+    >>> c = for_still_images(TrainConfig(batch=4, window_length=8), [still, still])
+    >>> c.batch, c.window_length
+    (32, 1)
+    """
+    if cfg.window_length == 1 or not clips or any(len(e.clip) != 1 for e in clips):
+        return cfg
+    return replace(cfg, batch=cfg.batch * cfg.window_length, window_length=1)
+
+
+def stale_epochs(log: list[dict], cfg: TrainConfig, validated: bool) -> int:
+    """Epochs since the best validation key (0 without validation: never stops early).
+
+    Parameters
+    ----------
+    log : list of dict
+        The log rows so far.
+    cfg : TrainConfig
+        The run's settings.
+    validated : bool
+        Whether the run has validation clips.
+
+    Returns
+    -------
+    int
+        How many epochs of ``log`` came after the last one with the best :func:`epoch_key`.
+    """
+    if not validated or not log:
+        return 0
+    keys = [epoch_key(r, i, validated=True) for i, r in enumerate(log)]
+    best = max(range(len(keys)), key=lambda i: (keys[i], i))
+    return len(keys) - 1 - best
 
 
 def train_one_epoch(
@@ -120,13 +206,14 @@ def train_one_epoch(
     rank: int = 0,
     world: int = 1,
     progress: bool = False,
+    average: WeightAverage | None = None,
 ) -> dict:
-    """One pass over the training windows; returns the epoch's log row (mean losses).
+    """One epoch: ``frames_per_epoch`` frame visits; returns the epoch's log row (mean losses).
 
-    Every process draws the same permutation of the windows (``default_rng([seed, epoch])``),
-    cut to a whole number of steps, and takes every ``world``-th window from ``rank`` on; its
-    augmentation draws from ``default_rng([seed, epoch, rank, 1])``. Both depend only on the
-    seed and the epoch, so a resumed run repeats an uninterrupted one exactly.
+    Every process draws the same windows (:func:`usbkit.models.data.epoch_windows`) and
+    takes every ``world``-th one from ``rank`` on; each window's augmentation draws from a
+    generator seeded by the seed, the epoch and its position, so a run is the same whatever
+    the number of data workers, and a resumed run repeats an uninterrupted one exactly.
 
     Parameters
     ----------
@@ -150,6 +237,8 @@ def train_one_epoch(
         This process's rank and the number of processes.
     progress : bool
         Show a progress bar (on rank 0 only).
+    average : WeightAverage, optional
+        Updated after every step.
 
     Returns
     -------
@@ -159,23 +248,27 @@ def train_one_epoch(
         :func:`train`).
     """
     stride = distributed.unwrap(model).stride
-    out_shape = (cfg.model.input_size[0] // stride, cfg.model.input_size[1] // stride)
     n_steps = steps_per_epoch(sampler, cfg, world)
     model.train()
-    order = np.random.default_rng([cfg.seed, epoch]).permutation(len(sampler))
-    mine = order[: n_steps * cfg.batch * world][rank::world]
-    aug = np.random.default_rng([cfg.seed, epoch, rank, 1])
+    items = epoch_windows(len(sampler), cfg, epoch, rank, world)
+    loader = torch.utils.data.DataLoader(
+        WindowDataset(sampler, cfg, stride),
+        batch_size=cfg.batch,
+        sampler=items,
+        num_workers=cfg.workers,
+        collate_fn=collate_windows,
+        drop_last=True,
+    )
     sums = {"loss": 0.0, "heat": 0.0, "size": 0.0, "offset": 0.0}
     bar = tqdm(
-        range(n_steps),
+        loader,
+        total=n_steps,
         desc=f"{cfg.model.kind} epoch {epoch + 1}/{cfg.epochs}",
         disable=not progress or rank != 0,
         unit="step",
     )
-    for step in bar:
-        ids = mine[step * cfg.batch : (step + 1) * cfg.batch]
-        x, boxes = sampler.batch(ids, cfg.model.input_size, aug, augment=cfg.augment)
-        targets = build_targets(boxes, out_shape, stride, radius=cfg.heat_radius)
+    step = 0
+    for step, (x, targets) in enumerate(bar, 1):
         tgt = {k: v.to(device) for k, v in targets.items()}
         with torch.autocast(device.type, enabled=scaler.is_enabled()):
             outputs = model(x.to(device))
@@ -187,9 +280,12 @@ def train_one_epoch(
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
+        if average is not None:
+            average.update(distributed.unwrap(model))
         for k in sums:
             sums[k] += losses[k].item()
-        bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.3f}")
+        bar.set_postfix(loss=f"{sums['loss'] / step:.3f}")
+    n_steps = max(step, 1)
     return {
         "epoch": epoch + 1,
         **{k: v / n_steps for k, v in sums.items()},
@@ -225,9 +321,16 @@ def evaluate(
     dict
         ``val_sensitivity``, ``val_threshold`` (the operating point's score threshold, the
         one a viewer of unannotated clips shows marks at; None when no mark qualifies),
-        ``val_jafroc`` and ``val_detections`` (number of detections).
+        ``val_jafroc``, ``val_ap50`` (frame-level AP at IoU 0.5, docs/metrics.md) and
+        ``val_detections`` (number of detections).
     """
-    from usbkit.evaluation.froc import jafroc_fom, operating_point, rate_scans, scan_froc
+    from usbkit.evaluation.froc import (
+        average_precision,
+        jafroc_fom,
+        operating_point,
+        rate_scans,
+        scan_froc,
+    )
 
     model.eval()
     det = detections_frame(model, clips, device)
@@ -241,6 +344,7 @@ def evaluate(
         "val_sensitivity": sens,
         "val_threshold": float(thr) if math.isfinite(thr) else None,
         "val_jafroc": jafroc_fom(r),
+        "val_ap50": average_precision(gt, det),
         "val_detections": len(det),
     }
 
@@ -299,16 +403,21 @@ def steps_per_epoch(sampler: WindowSampler, cfg: TrainConfig, world: int) -> int
     sampler : WindowSampler
         The training windows.
     cfg : TrainConfig
-        Gives the batch size (per process).
+        Gives ``frames_per_epoch``, the window length and the batch size (per process).
     world : int
         Number of processes.
 
     Returns
     -------
     int
-        ``max(1, windows // (batch * world))``.
+        ``max(1, windows // (batch * world))``, where ``windows`` is
+        ``frames_per_epoch // window_length`` (every window once when it is 0), as
+        :func:`usbkit.models.data.epoch_windows` draws them.
     """
-    return max(1, len(sampler) // (cfg.batch * world))
+    want = len(sampler)
+    if cfg.frames_per_epoch:
+        want = max(1, cfg.frames_per_epoch // cfg.window_length)
+    return max(1, want // (cfg.batch * world))
 
 
 def warmup_cosine(
@@ -356,11 +465,13 @@ def epoch_key(row: dict, epoch: int, validated: bool) -> tuple[float, float]:
     Returns
     -------
     tuple of float
-        ``(val_sensitivity, val_jafroc)`` with validation, else ``(epoch, 0)`` (the last
-        epoch is kept).
+        ``(val_jafroc, val_sensitivity)`` with validation, else ``(epoch, 0)`` (the last
+        epoch is kept). The JAFROC figure of merit summarises the whole scan-level FROC
+        curve, so on a small validation split it moves smoothly from epoch to epoch where the
+        sensitivity at one FP rate jumps by whole lesions; that sensitivity breaks ties.
     """
     if validated:
-        return row.get("val_sensitivity", -math.inf), row.get("val_jafroc", -math.inf)
+        return row.get("val_jafroc", -math.inf), row.get("val_sensitivity", -math.inf)
     return float(epoch), 0.0
 
 
@@ -373,6 +484,8 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     best_key: tuple[float, float] | None = None,
+    trained: torch.nn.Module | None = None,
+    ema_updates: int = 0,
 ) -> Path:
     """Write a checkpoint atomically (a crash never leaves a half-written file).
 
@@ -381,7 +494,8 @@ def save_checkpoint(
     path : Path
         ``RUN/best.pt`` (weights only) or ``RUN/last.pt`` (with the state to resume from).
     model : torch.nn.Module
-        The plain (unwrapped) detector.
+        The plain (unwrapped) detector whose weights detect with: the moving average of the
+        trained weights (or the trained weights when ``TrainConfig.ema`` is 0).
     cfg : TrainConfig
         The run's settings.
     epoch : int
@@ -393,12 +507,17 @@ def save_checkpoint(
         ``optimizer: None`` and neither ``scheduler`` nor ``best_key``.
     best_key : tuple of float, optional
         The best :func:`epoch_key` so far (saved with the optimizer).
+    trained : torch.nn.Module, optional
+        For ``last.pt``: the weights being trained (saved as ``train_model`` to resume from).
+    ema_updates : int
+        For ``last.pt``: steps averaged so far (the decay's ramp).
 
     Returns
     -------
     Path
         ``path``. Keys: ``model``, ``model_config``, ``train_config``, ``epoch``, ``log``,
-        ``optimizer`` and, for ``last.pt``, ``scheduler`` and ``best_key``.
+        ``optimizer``, ``command`` (the command line that reproduces the run) and, for
+        ``last.pt``, ``scheduler``, ``best_key``, ``train_model`` and ``ema_updates``.
     """
     payload = {
         "model": model.state_dict(),
@@ -407,11 +526,14 @@ def save_checkpoint(
         "epoch": epoch,
         "log": log,
         "optimizer": None,
+        "command": train_command(cfg),
     }
     if optimizer is not None:
         payload["optimizer"] = optimizer.state_dict()
         payload["scheduler"] = scheduler.state_dict()
         payload["best_key"] = list(best_key)
+        payload["train_model"] = (trained if trained is not None else model).state_dict()
+        payload["ema_updates"] = int(ema_updates)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path
@@ -499,3 +621,34 @@ def log_epoch(out: Path, log: list[dict], on_epoch=None, progress: bool = False)
                 f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in log[-1].items()
             )
         )
+
+
+def train_command(cfg: TrainConfig, out: str = "RUN") -> str:
+    """The ``usbkit train`` command line that repeats a run's settings (saved in every
+    checkpoint as ``command``): the study, the model and every setting that differs from
+    the defaults, each spelled as its command-line option.
+
+    Examples
+    --------
+    >>> from usbkit.models.config import ModelConfig, TrainConfig
+    >>> train_command(TrainConfig(study="study", model=ModelConfig(kind="sequence"), seed=3))
+    'usbkit train study --model sequence --out RUN --seed 3'
+    """
+    from dataclasses import fields
+
+    from usbkit.models.config import ModelConfig
+
+    def spelled(name: str, value) -> str:
+        if isinstance(value, tuple):
+            return ("x" if name.endswith("size") else ",").join(str(v) for v in value)
+        return str(value)
+
+    parts = ["usbkit", "train", cfg.study or "STUDY", "--model", cfg.model.kind, "--out", out]
+    for config, default in ((cfg.model, ModelConfig(kind=cfg.model.kind)), (cfg, TrainConfig())):
+        for f in fields(config):
+            if f.name in ("study", "model", "kind"):
+                continue
+            value = getattr(config, f.name)
+            if value != getattr(default, f.name):
+                parts += ["--" + f.name.replace("_", "-"), spelled(f.name, value)]
+    return " ".join(parts)

@@ -42,7 +42,9 @@ class ReportConfig:
     out : str
         The run folder everything is written to.
     preset : str
-        Synthetic cohort size when no study is given (``quick`` or ``paper``).
+        Synthetic cohort when no study is given: ``study`` (the default comparison, a test
+        split of about 170 lesions), ``quick`` (teaching, about two minutes) or ``paper``
+        (506 patients).
     patients : int, optional
         Fewer (or more) synthetic patients than the preset's.
     seed : int
@@ -67,7 +69,7 @@ class ReportConfig:
 
     study: str = ""
     out: str = "reports/latest"
-    preset: str = "quick"
+    preset: str = "study"
     patients: int | None = None
     seed: int = 0
     split: str = "test"
@@ -421,4 +423,18 @@ def copy_figures(index: Path, dest: str | Path) -> list[Path]:
     for f in sorted([*run.results_dir.glob("fig*.png"), *run.results_dir.glob("fig*.svg")]):
         shutil.copy2(f, dest / f.name)
         copied.append(dest / f.name)
+    # the labelled anatomy of a synthetic frame (the README's picture of the cohort), drawn
+    # with the synthetic study's own settings when the run has one
+    from usbkit.report.explore import anatomy_figure
+    from usbkit.report.figures import browser_path
+    from usbkit.safeio import atomic_path
+    from usbkit.synth.config import SynthConfig
+
+    if browser_path():
+        config = run.path(run.study) / "synth_config.json"
+        fig = anatomy_figure(SynthConfig.load(config) if config.exists() else None)
+        for ext, scale in (("png", 2), ("svg", 1)):
+            with atomic_path(dest / f"anatomy.{ext}") as tmp:
+                fig.write_image(tmp, format=ext, scale=scale)
+            copied.append(dest / f"anatomy.{ext}")
     return copied

@@ -205,3 +205,117 @@ def intensity_figure(study, max_clips: int = 20, seed: int = 0) -> go.Figure:
     fig.update_xaxes(title="gray level (0-255)")
     fig.update_yaxes(title="fraction of pixels")
     return style_figure(fig, "Intensity: masses are darker than the tissue around them")
+
+
+#: Colours of the tissues in the anatomy sketch (in the order of ``usbkit.synth.scene.TISSUES``).
+TISSUE_COLORS = (
+    "#f0f0f0",  # skin
+    "#f3d9a4",  # subcutaneous fat
+    "#8c6d31",  # Cooper's ligament
+    "#e7a3b5",  # fibroglandular tissue
+    "#f7e8c4",  # retromammary fat
+    "#b2403a",  # pectoral muscle
+    "#1b1b1b",  # mass
+    "#6b6b8c",  # posterior shadow
+    "#c8e6f5",  # posterior enhancement
+)
+
+
+def anatomy_figure(cfg=None, pathology: str = "malignant") -> go.Figure:
+    """A synthetic frame beside a labelled sketch of what it shows.
+
+    Left: the B-mode image of a linear-probe breast view from the synthetic cohort. Right:
+    each pixel coloured by tissue (skin line, subcutaneous fat lobules and the Cooper's
+    ligaments between them, the fibroglandular band, retromammary fat, pectoral muscle, the
+    mass and its posterior shadow or enhancement), each tissue named where it lies. Axes in
+    millimetres.
+
+    Parameters
+    ----------
+    cfg : SynthConfig, optional
+        The cohort's settings (default: the quick preset).
+    pathology : {'malignant', 'benign'}
+        A malignant mass (irregular, taller than wide, often shadowing) or a benign one
+        (smooth, wider than tall, sometimes with enhancement).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    from usbkit.synth import anatomy_example
+    from usbkit.synth.scene import TISSUES
+
+    frame, tissues, mm = anatomy_example(cfg, pathology)
+    h, w = frame.shape
+    x = (np.arange(w) + 0.5) * mm
+    z = (np.arange(h) + 0.5) * mm
+    fig = make_subplots(
+        1,
+        2,
+        subplot_titles=["synthetic B-mode frame", "what it shows"],
+        horizontal_spacing=0.04,
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=frame,
+            x=x,
+            y=z,
+            colorscale="gray",
+            zmin=0,
+            zmax=255,
+            showscale=False,
+            hoverinfo="skip",
+        ),
+        row=1,
+        col=1,
+    )
+    n = len(TISSUES)
+    scale = []
+    for k, color in enumerate(TISSUE_COLORS):
+        scale += [(k / n, color), ((k + 1) / n, color)]
+    fig.add_trace(
+        go.Heatmap(
+            z=tissues,
+            x=x,
+            y=z,
+            zmin=-0.5,
+            zmax=n - 0.5,
+            colorscale=scale,
+            showscale=False,
+            customdata=np.asarray(TISSUES, dtype=object)[tissues],
+            hovertemplate="%{customdata}<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    for k, name in enumerate(TISSUES):
+        rows, cols = np.nonzero(tissues == k)
+        if len(rows) < 20:
+            continue
+        # the tissue's pixel nearest its centroid (a network like the ligaments included)
+        i = np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2)
+        fig.add_annotation(
+            x=x[cols[i]],
+            y=z[rows[i]],
+            text=name,
+            showarrow=True,
+            arrowhead=0,
+            ax=0,
+            ay=-14 if name in ("skin",) else 0,
+            font={"size": 11, "color": "#000"},
+            bgcolor="rgba(255,255,255,0.85)",
+            xref="x2",
+            yref="y2",
+        )
+    for col in (1, 2):
+        fig.update_yaxes(
+            autorange="reversed",
+            scaleanchor=f"x{col}",
+            title_text="depth (mm)" if col == 1 else None,
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(title_text="lateral (mm)", row=1, col=col)
+    fig = style_figure(fig, "A synthetic linear-probe breast view and its anatomy")
+    fig.update_layout(width=900, height=420)
+    return fig

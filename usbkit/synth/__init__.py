@@ -1,6 +1,6 @@
 """The built-in synthetic breast-ultrasound cine cohort (``usbkit synth``)."""
 
-from usbkit.synth.cohort import plan_cohort, render_clip, synthesize
+from usbkit.synth.cohort import anatomy_example, plan_cohort, render_clip, synthesize
 from usbkit.synth.config import (
     AnatomyConfig,
     ImagingConfig,
@@ -15,6 +15,7 @@ from usbkit.synth.config import (
 
 __all__ = [
     "synthesize",
+    "anatomy_example",
     "plan_cohort",
     "render_clip",
     "SynthConfig",

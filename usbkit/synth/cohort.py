@@ -202,3 +202,49 @@ def synthesize(
 
 
 __all__ = ["synthesize", "plan_cohort", "render_clip", "SynthConfig", "preset_config"]
+
+
+def anatomy_example(
+    cfg: SynthConfig | None = None, pathology: str = "malignant"
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """A synthetic B-mode frame and what each of its pixels is, for a labelled sketch.
+
+    The first clip of the cohort ``cfg`` (default: the quick preset) whose patient has a
+    ``pathology`` mass, at the frame where it shows best: within 3 frames of where the plane
+    cuts the mass through its centre, the one where the mass is most visible.
+
+    Parameters
+    ----------
+    cfg : SynthConfig, optional
+        The cohort's settings.
+    pathology : {'malignant', 'benign'}
+        Which kind of mass to show.
+
+    Returns
+    -------
+    frame : ndarray of uint8, (height, width)
+        The B-mode image (no screen around it).
+    tissues : ndarray of uint8, (height, width)
+        Index into :data:`usbkit.synth.scene.TISSUES` per pixel.
+    pixel_mm : float
+        Pixel size (mm).
+
+    Examples
+    --------
+    >>> from usbkit.synth.scene import TISSUES
+    >>> frame, tissues, mm = anatomy_example()
+    >>> frame.shape == tissues.shape == (320, 384), TISSUES[tissues[0, 0]]
+    (True, 'skin')
+    """
+    cfg = cfg or preset_config("quick")
+    spec = next(s for s in plan_cohort(cfg) if s["pathology"] == pathology and s["n_lesions"] > 0)
+    rng = np.random.default_rng(spec["seed"])
+    plan = plan_sweep(rng, cfg, spec["patient_pathology"], spec["n_lesions"])
+    body = plan.lesions[0]
+    centre = int(np.clip(round((body.y - plan.y0) / plan.speed), 0, plan.n_frames - 1))
+    near = np.arange(max(centre - 3, 0), min(centre + 4, plan.n_frames))
+    t = int(near[np.argmax(body.visibility[near])])
+    renderer = SweepRenderer(plan, cfg)
+    for k in range(t + 1):  # frame by frame: the speckle evolves as in the clip
+        frame, _ = renderer.frame(k)
+    return frame, renderer.tissue_map(t), cfg.imaging.pixel_mm

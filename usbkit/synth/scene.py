@@ -11,8 +11,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from usbkit.synth.bmode import complex_scatterers, depth_gain, envelope, log_compress, psf_transfer
+from usbkit.synth.bmode import (
+    complex_scatterers,
+    depth_gain,
+    envelope,
+    gaussian_transfer,
+    log_compress,
+    psf_transfer,
+    reduce_speckle,
+)
 from usbkit.synth.config import SynthConfig
+
+#: The tissues of :meth:`SweepRenderer.tissue_map`, in index order.
+TISSUES = (
+    "skin",
+    "subcutaneous fat",
+    "Cooper's ligament",
+    "fibroglandular tissue",
+    "retromammary fat",
+    "pectoral muscle",
+    "mass",
+    "posterior shadow",
+    "posterior enhancement",
+)
 
 
 @dataclass
@@ -210,9 +231,10 @@ def plan_sweep(
         b = min(b, depth_mm / 2 - lc.depth_margin_mm)
         ry = max(a, b) * rng.uniform(*lc.elevational_ratio)
         harmonics, spicules, edge = _shape(rng, malignant, cfg)
+        lo, hi = fat + lc.fat_clearance_mm + b / 2, gland - b / 2
         zc = float(
             np.clip(
-                rng.uniform(fat + lc.fat_clearance_mm, retro),
+                rng.uniform(lo, hi) if hi > lo else (fat + gland) / 2,
                 b + lc.depth_margin_mm,
                 depth_mm - b - lc.depth_margin_mm,
             )
@@ -373,44 +395,101 @@ class SweepRenderer:
         self.z = (np.arange(im.height) + 0.5) * im.pixel_mm
         self.transfer = psf_transfer((im.height, im.width), im.psf_axial_px, im.psf_lateral_px)
         self.gain = depth_gain(im)
+        self.smoothing = (
+            gaussian_transfer((im.height, im.width), im.speckle_reduction_px)
+            if im.speckle_reduction_px > 0
+            else None
+        )
         self.rng = np.random.default_rng(plan.scatter_seed)
         self.scat = complex_scatterers(self.rng, (im.height, im.width))
 
-    def echo_map(self, t: int) -> tuple[np.ndarray, dict]:
-        """Echogenicity at frame ``t`` and the ground truth boxes (mm, crop-relative)."""
-        p, im, an = self.plan, self.cfg.imaging, self.cfg.anatomy
-        lc, mc = self.cfg.lesions, self.cfg.mimics
+    def _layers(self, t: int) -> dict:
+        """The geometry of frame ``t``: the plane's position ``y`` (mm), the pixel grid
+        ``X, Z`` (mm), the layer boundaries (depth in mm per column) and the septa (Cooper's
+        ligaments) among the top ``rows`` rows, where the subcutaneous fat is."""
+        p, an = self.plan, self.cfg.anatomy
         y = p.y0 + p.speed * t
         xs = self.x + p.jitter_mm[t]
         X, Z = np.meshgrid(xs.astype(np.float32), self.z.astype(np.float32))
         b = p.boundaries
         z_fat = _boundary(b["fat"], xs, y)[None]
-        z_gland = _boundary(b["gland"], xs, y)[None]
-        z_retro = _boundary(b["retro"], xs, y)[None]
+        near = p.seeds[np.abs(p.seeds[:, 1] - y) < an.lobule_neighbour_radius_mm]
+        rows = int(np.searchsorted(self.z, z_fat.max())) + 1  # only rows that hold fat
+        septa = np.zeros((rows, X.shape[1]), dtype=bool)
+        if len(near) >= 2:
+            from scipy.spatial import cKDTree
+
+            # distances (mm) from each fat-zone pixel to its two nearest lobule seeds
+            pts = np.stack(
+                [X[:rows].ravel(), Z[:rows].ravel(), np.full(X[:rows].size, y)], 1
+            ).astype(np.float64)
+            two, _ = cKDTree(near[:, [0, 2, 1]]).query(pts, k=2)
+            septa = ((two[:, 1] - two[:, 0]) < an.septum_width_mm).reshape(rows, X.shape[1])
+        return {
+            "y": y,
+            "xs": xs,
+            "X": X,
+            "Z": Z,
+            "skin": b["skin"],
+            "fat": z_fat,
+            "gland": _boundary(b["gland"], xs, y)[None],
+            "retro": _boundary(b["retro"], xs, y)[None],
+            "rows": rows,
+            "septa": septa,
+        }
+
+    def tissue_map(self, t: int) -> np.ndarray:
+        """What each pixel of frame ``t`` is: an index into :data:`TISSUES` (uint8), for the
+        labelled anatomy sketch beside a synthetic frame. Masses are drawn over the layers
+        (where their section's hard outline is), their posterior shadow or enhancement below
+        them."""
+        g, lc = self._layers(t), self.cfg.lesions
+        X, Z, rows = g["X"], g["Z"], g["rows"]
+        out = np.full(X.shape, TISSUES.index("fibroglandular tissue"), dtype=np.uint8)
+        fat = np.full((rows, X.shape[1]), TISSUES.index("subcutaneous fat"), dtype=np.uint8)
+        fat[g["septa"]] = TISSUES.index("Cooper's ligament")
+        out[:rows] = np.where(Z[:rows] < g["fat"], fat, out[:rows])
+        out[(Z >= g["gland"]) & (Z < g["retro"])] = TISSUES.index("retromammary fat")
+        out[Z >= g["retro"]] = TISSUES.index("pectoral muscle")
+        out[Z < g["skin"]] = TISSUES.index("skin")
+        for body in self.plan.lesions:
+            m, hard, s = body_mask(body, X, Z, g["y"])
+            if m is None:
+                continue
+            if body.posterior != 1.0:
+                cols = hard.any(axis=0)[None]
+                below = Z > (body.z + body.b * s * lc.posterior_start)
+                reach = lc.shadow_falloff_mm if body.posterior < 1 else lc.enhancement_falloff_mm
+                near = Z < body.z + body.b * s + reach
+                kind = "posterior shadow" if body.posterior < 1 else "posterior enhancement"
+                out[cols & below & near & ~hard] = TISSUES.index(kind)
+            out[hard] = TISSUES.index("mass")
+        return out
+
+    def echo_map(self, t: int) -> tuple[np.ndarray, dict]:
+        """Echogenicity at frame ``t`` and the ground truth boxes (mm, crop-relative)."""
+        p, im, an = self.plan, self.cfg.imaging, self.cfg.anatomy
+        lc, mc = self.cfg.lesions, self.cfg.mimics
+        g = self._layers(t)
+        y, xs, X, Z = g["y"], g["xs"], g["X"], g["Z"]
+        b = p.boundaries
+        z_fat, z_gland, z_retro = g["fat"], g["gland"], g["retro"]
         echo = np.full(X.shape, an.echo_gland, dtype=np.float32)
-        g = p.gland_waves
+        gw = p.gland_waves
         # sum_k amp_k cos(kx x + kz z + ky y + ph) = Re(sum_k ez[:, k] ex[k, :]).
-        coef = g[:, 4] * np.exp(1j * (g[:, 2] * y + g[:, 3]))
-        ez = np.exp(1j * np.outer(self.z, g[:, 1])) * coef
-        ex = np.exp(1j * np.outer(g[:, 0], xs))
+        coef = gw[:, 4] * np.exp(1j * (gw[:, 2] * y + gw[:, 3]))
+        ez = np.exp(1j * np.outer(self.z, gw[:, 1])) * coef
+        ex = np.exp(1j * np.outer(gw[:, 0], xs))
         # (no BLAS call: a multi-threaded BLAS in each of the worker processes oversubscribes)
         tex = 1.0 + (ez.real[:, :, None] * ex.real[None] - ez.imag[:, :, None] * ex.imag[None]).sum(
             1
         )
         echo *= np.clip(tex, *an.gland_texture_clip).astype(np.float32)
         # Subcutaneous fat lobules (Voronoi cells) separated by Cooper's ligaments.
-        near = p.seeds[np.abs(p.seeds[:, 1] - y) < an.lobule_neighbour_radius_mm]
+        rows = g["rows"]
         fat_zone = Z < z_fat
-        rows = int(np.searchsorted(self.z, z_fat.max())) + 1  # only rows that hold fat
         fat_echo = np.full((rows, X.shape[1]), an.echo_fat, dtype=np.float32)
-        if len(near) >= 2:
-            d2 = (
-                (X[:rows, :, None] - near[:, 0]) ** 2
-                + (Z[:rows, :, None] - near[:, 2]) ** 2
-                + (y - near[:, 1]) ** 2
-            )
-            two = np.sqrt(np.partition(d2, 1, axis=-1)[..., :2])
-            fat_echo[(two[..., 1] - two[..., 0]) < an.septum_width_mm] = an.echo_septum
+        fat_echo[g["septa"]] = an.echo_septum
         echo[:rows] = np.where(fat_zone[:rows], fat_echo, echo[:rows])
         retro = (Z >= z_gland) & (Z < z_retro)
         echo = np.where(retro, an.echo_fat, echo)
@@ -492,5 +571,5 @@ class SweepRenderer:
             self.scat = (rho * self.scat + np.sqrt(1 - rho * rho) * fresh).astype(np.complex64)
         env = envelope(echo, self.scat, self.transfer) * self.gain
         noise = complex_scatterers(self.rng, env.shape) * im.noise_amplitude
-        env = np.abs(env + noise)
+        env = reduce_speckle(np.abs(env + noise), self.smoothing)
         return log_compress(env, im), truth

@@ -1,0 +1,168 @@
+"""The training recipe: a set number of frame visits per epoch, the same windows and
+augmentation whatever the number of data workers, augmentation that moves boxes with the
+picture, a moving average of the weights, early stopping, and a checkpoint that records the
+command that repeats it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from test_models import SMALL, _cfg, easy_study
+
+from usbkit.models.config import ModelConfig, TrainConfig
+from usbkit.models.data import epoch_windows, ultrasound_jitter
+from usbkit.models.ema import WeightAverage
+from usbkit.models.train import stale_epochs, train, train_command
+
+
+@pytest.fixture(scope="module")
+def easy(tmp_path_factory):
+    return easy_study(tmp_path_factory.mktemp("easy-recipe") / "s")
+
+
+def test_an_epoch_has_the_set_number_of_frame_visits_whatever_the_number_of_windows():
+    cfg = TrainConfig(frames_per_epoch=256, window_length=8, batch=4)
+    for n_windows in (3, 32, 1000):
+        items = epoch_windows(n_windows, cfg, epoch=0)
+        assert len(items) * cfg.window_length == 256
+        assert all(0 <= w < n_windows for _, _, w in items)
+    few = epoch_windows(3, cfg, epoch=0)  # shuffles repeat: every window used about equally
+    counts = np.bincount([w for _, _, w in few], minlength=3)
+    assert counts.max() - counts.min() <= 1
+
+
+def test_zero_frames_per_epoch_visits_every_window_once_in_whole_batches():
+    cfg = TrainConfig(frames_per_epoch=0, batch=4)
+    items = epoch_windows(18, cfg, epoch=2)
+    assert len(items) == 16 and len({w for _, _, w in items}) == 16
+
+
+def test_processes_share_one_epoch_plan_and_split_it_without_overlap():
+    cfg = TrainConfig(frames_per_epoch=512, window_length=8, batch=2)
+    one = epoch_windows(50, cfg, epoch=1)
+    two = [epoch_windows(50, cfg, epoch=1, rank=r, world=2) for r in range(2)]
+    positions = sorted(p for part in two for _, p, _ in part)
+    assert positions == sorted(p for _, p, _ in one) and len(two[0]) == len(two[1])
+    assert epoch_windows(50, cfg, epoch=1) == one != epoch_windows(50, cfg, epoch=2)
+
+
+def test_ultrasound_jitter_moves_each_box_with_the_picture():
+    rng = np.random.default_rng(0)
+    h, w = 96, 128
+    for trial in range(20):
+        x = torch.zeros(2, 1, h, w)
+        box = torch.tensor([[40.0, 30.0, 70.0, 55.0]])
+        x[:, :, 30:55, 40:70] = 1.0
+        y, moved = ultrasound_jitter(x, [box, box], np.random.default_rng([trial, 7]))
+        bright = (y[0, 0] > 0.5 * y[0, 0].max()).nonzero()
+        if len(moved[0]) == 0:
+            continue
+        x0, y0, x1, y1 = moved[0][0].tolist()
+        ys, xs = bright[:, 0].float(), bright[:, 1].float()
+        # the bright patch lies inside its moved box (a pixel of slack for resampling)
+        assert (
+            xs.min() >= x0 - 2 and xs.max() <= x1 + 1 and ys.min() >= y0 - 2 and ys.max() <= y1 + 1
+        )
+        # and fills most of it (a rotation of at most 6 degrees adds little)
+        assert (xs.max() - xs.min() + 1) >= 0.8 * (x1 - x0) - 2
+        assert torch.equal(moved[0], moved[1])  # the same for every frame of a window
+    assert rng is not None
+
+
+def test_the_moving_average_follows_the_weights_with_its_ramped_decay():
+    net = torch.nn.Linear(2, 1)
+    avg = WeightAverage(net, decay=0.99)
+    start = avg.model.weight.clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    avg.update(net)
+    d = min(0.99, 2 / 11)
+    assert torch.allclose(avg.model.weight, d * start + (1 - d) * net.weight)
+    assert not avg.model.weight.requires_grad
+
+
+def test_stale_epochs_counts_the_epochs_since_the_best_validation():
+    cfg = TrainConfig(patience=2)
+    # the key is the JAFROC figure of merit, then the sensitivity
+    log = [
+        {"val_jafroc": 0.5, "val_sensitivity": 0.5},
+        {"val_jafroc": 0.7, "val_sensitivity": 0.5},
+        {"val_jafroc": 0.6, "val_sensitivity": 0.9},
+        {"val_jafroc": 0.7, "val_sensitivity": 0.4},
+    ]
+    assert stale_epochs(log, cfg, validated=True) == 2
+    assert stale_epochs(log[:2], cfg, validated=True) == 0
+    assert stale_epochs(log, cfg, validated=False) == 0
+
+
+def test_training_stops_early_when_validation_no_longer_improves(easy, tmp_path, monkeypatch):
+    from usbkit.models import train as train_module
+
+    flat = {"val_sensitivity": 0.5, "val_threshold": 0.3, "val_jafroc": 0.5, "val_ap50": 0.1}
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: dict(flat))
+    run = train(_cfg(easy, "frame", epochs=6, patience=2), tmp_path / "run", progress=False)
+    log = json.loads((run / "log.json").read_text())
+    # epoch 1 is the best (the latest of equal keys wins, so every epoch is "best"): the
+    # equal keys keep the run going; a worse key after them stops it
+    assert len(log) == 6
+    seq = iter([0.9, 0.5, 0.5, 0.5, 0.5, 0.5])
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {**flat, "val_jafroc": next(seq)})
+    run = train(_cfg(easy, "frame", epochs=6, patience=2), tmp_path / "run2", progress=False)
+    log = json.loads((run / "log.json").read_text())
+    assert [r["epoch"] for r in log] == [1, 2, 3]
+
+
+def test_the_same_run_with_and_without_data_workers_learns_the_same_weights(easy, tmp_path):
+    a = train(_cfg(easy, "frame", epochs=1, workers=0, augment="ultrasound"), tmp_path / "a", False)
+    b = train(_cfg(easy, "frame", epochs=1, workers=2, augment="ultrasound"), tmp_path / "b", False)
+    wa = torch.load(a / "last.pt", weights_only=True)["model"]
+    wb = torch.load(b / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_every_checkpoint_records_the_command_that_repeats_it(easy, tmp_path):
+    cfg = replace(_cfg(easy, "sequence", epochs=1), lr=0.004)
+    run = train(cfg, tmp_path / "run", progress=False)
+    for name in ("best.pt", "last.pt"):
+        state = torch.load(run / name, weights_only=True)
+        assert state["command"] == train_command(cfg)
+    cmd = train_command(cfg)
+    assert cmd.startswith(f"usbkit train {easy} --model sequence --out RUN")
+    assert "--input-size 64x80" in cmd and "--lr 0.004" in cmd and "--frames-per-epoch 0" in cmd
+    assert "--epochs 1" in cmd and "--kind" not in cmd
+
+
+def test_the_train_command_line_accepts_every_option_the_recorded_command_uses(easy, tmp_path):
+    from usbkit.cli import build_parser
+
+    cfg = replace(
+        TrainConfig(study=str(easy), model=replace(SMALL, kind="frame")),
+        ema=0.0,
+        patience=0,
+        augment="none",
+        workers=0,
+    )
+    argv = train_command(cfg, out=str(tmp_path / "run")).split()[1:]
+    args = build_parser().parse_args(argv)
+    assert args.train__ema == 0.0 and args.model__input_size == (64, 80)
+    assert ModelConfig().input_size == (160, 192)
+
+
+def test_a_checkpoint_written_before_the_blocks_setting_loads_as_the_network_it_holds(tmp_path):
+    from usbkit.models import build_model
+    from usbkit.models.detect import load_checkpoint
+
+    old = replace(SMALL, kind="frame", blocks=(0, 1, 1))
+    net = build_model(old)
+    config = old.to_dict()
+    del config["blocks"]  # what earlier versions saved
+    torch.save({"model": net.state_dict(), "model_config": config}, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert loaded.cfg.blocks == (0, 1, 1)
+    x = torch.rand(1, 1, 1, 64, 80)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x)["heat"], net.eval()(x)["heat"])
