@@ -8,7 +8,7 @@ layout, and runs exactly the README's five commands on them, on the CPU:
 
     usbkit import busi STILLS STUDY
     usbkit split STUDY --seed 0
-    usbkit train STUDY --model frame --out RUN
+    usbkit train STUDY --model frame --out RUN --augment ultrasound
     usbkit detect STUDY --checkpoint RUN --out det.csv --split test
     usbkit evaluate STUDY --detections "single frame=det.csv" --split test --out results
 
@@ -50,7 +50,9 @@ def main(images: int = 300) -> None:
         study, run = tmp / "study", tmp / "run"
         usbkit("import", "busi", stills, study)
         usbkit("split", study, "--seed", "0")
-        train_s = usbkit("train", study, "--model", "frame", "--out", run)
+        train_s = usbkit(
+            "train", study, "--model", "frame", "--out", run, "--augment", "ultrasound"
+        )
         usbkit("detect", study, "--checkpoint", run, "--out", tmp / "det.csv", "--split", "test")
         usbkit(
             "evaluate", study, "--detections", f"single frame={tmp / 'det.csv'}",

@@ -118,7 +118,7 @@ train = nb(
         ),
         (
             "md",
-            "## Training\n\nEach epoch shows the loss (how wrong the heatmap, box size and offset predictions are on training windows) and the **validation sensitivity at 0.5 false positives per scan**, the study's own measure, computed on patients the model never trains on. The curves below update after every epoch.",
+            "## Training\n\nEach epoch shows the loss (how wrong the heatmap, box size and offset predictions are on training windows) and, on patients the model never trains on, three validation measures: the **JAFROC figure of merit** (the whole scan-level FROC curve in one number; the best epoch by it is kept), the **sensitivity at 0.5 false positives per scan** (the study's own measure) and the **frame-level AP50** (how well the boxes match the masses frame by frame: a sound detector, whether or not it uses time). Both models follow the same recipe: the same frames, augmentation and schedule; the sequence model only adds what it saw in the previous frames. The curves update after every epoch.",
         ),
         (
             "code",

@@ -1,24 +1,31 @@
 """Calibrate the synthetic cohort's difficulty against the study's single-frame row.
 
 The study's single-frame detector found 76.6 / 84.2 / 86.0% of lesions at 0.1 / 0.2 / 0.5
-false positives per scan. This script finds the lesion conspicuity at which the shipped
-single-frame detector does the same on the synthetic cohort: for each candidate factor f it
-synthesizes the same patients (one seed, every patient a test patient) with each lesion's
-contrast deficit scaled by f (a lesion of echo ratio c becomes ``1 - f (1 - c)``: f = 1 is
-the generator's default, smaller is fainter), runs the single-frame detector, and measures
-scan-level sensitivity at the three rates exactly as ``usbkit evaluate`` does
-(docs/metrics.md). The chosen factor is the one whose worst distance to the study's row is
-smallest. Only the single-frame detector is run: the sequence detector's numbers are the
-study's result and play no part in choosing the cohort.
+false positives per scan. This script finds the generator setting at which the shipped
+single-frame detector does the same on the synthetic cohort. Two knobs can be swept, each by
+one factor f over the same patients (one seed, every patient a test patient):
+
+- ``--knob mimics`` (the default): the rates of mass-like fat lobules and transient artifacts
+  (``MimicConfig.lobule_mimics_per_clip`` and ``artifacts_per_100_frames``) times f. At the
+  study's low FP rates a single-frame reader's false positives are these look-alikes, so
+  their rate sets how many lesions it finds at a given number of false positives per scan;
+- ``--knob contrast``: each lesion's contrast deficit times f (a lesion of echo ratio c
+  becomes ``1 - f (1 - c)``: f = 1 is the generator's default, smaller is fainter).
+
+For each factor it runs the single-frame detector and measures scan-level sensitivity at the
+three rates exactly as ``usbkit evaluate`` does (docs/metrics.md). The chosen factor is the one
+whose worst distance to the study's row is smallest. Only the single-frame detector is run:
+the sequence detector's numbers are the study's result and play no part in choosing the
+cohort.
 
 Run it from the repository root (it writes its table into docs/calibration.md):
 
     .venv/bin/python scripts/calibrate_difficulty.py
-    .venv/bin/python scripts/calibrate_difficulty.py --factors 1,0.9,0.8 --patients 60
+    .venv/bin/python scripts/calibrate_difficulty.py --knob contrast --factors 0.8,1,1.2
 
-The factor it reports is applied to ``LesionConfig.contrast`` by hand (the defaults are set
-in one place, usbkit/synth/config.py); the training cohort of the shipped checkpoints is then
-regenerated with it and the checkpoints retrained (usbkit/models/weights/README.md).
+The factor it reports is applied to the defaults by hand (they are set in one place,
+usbkit/synth/config.py); the training cohort of the shipped checkpoints is then regenerated
+with it and the checkpoints retrained (``make weights``), and the default run checked again.
 """
 
 from __future__ import annotations
@@ -39,8 +46,31 @@ BEGIN, END = "<!-- calibration:begin -->", "<!-- calibration:end -->"
 
 
 def scaled_contrast(contrast: tuple[float, float], factor: float) -> tuple[float, float]:
-    """The contrast range with each lesion's deficit (1 - c) scaled by ``factor``."""
-    return tuple(round(1 - factor * (1 - c), 4) for c in contrast)
+    """The contrast range with each lesion's deficit (1 - c) scaled by ``factor`` (above 1:
+    darker, kept at an echo ratio of at least 0.01).
+
+    >>> scaled_contrast((0.02, 0.2), 0.5)
+    (0.51, 0.6)
+    """
+    return tuple(round(max(0.01, 1 - factor * (1 - c)), 4) for c in contrast)
+
+
+def knob_config(cfg, knob: str, factor: float):
+    """The cohort config with one knob scaled by ``factor``, and the knob's value in words."""
+    if knob == "contrast":
+        lesions = replace(cfg.lesions, contrast=scaled_contrast(cfg.lesions.contrast, factor))
+        c = lesions.contrast
+        return replace(cfg, lesions=lesions), f"lesion contrast {c[0]:g}-{c[1]:g}"
+    m = cfg.mimics
+    mimics = replace(
+        m,
+        lobule_mimics_per_clip=round(m.lobule_mimics_per_clip * factor, 4),
+        artifacts_per_100_frames=round(m.artifacts_per_100_frames * factor, 4),
+    )
+    return replace(cfg, mimics=mimics), (
+        f"{mimics.lobule_mimics_per_clip:g} mimics per clip, "
+        f"{mimics.artifacts_per_100_frames:g} artifacts per 100 frames"
+    )
 
 
 def measure(factor: float, args, work: Path) -> dict:
@@ -49,8 +79,8 @@ def measure(factor: float, args, work: Path) -> dict:
     from usbkit.synth import preset_config, synthesize
 
     cfg = preset_config("quick", patients=args.patients, seed=args.seed)
-    lesions = replace(cfg.lesions, contrast=scaled_contrast(cfg.lesions.contrast, factor))
-    cfg = replace(cfg, lesions=lesions, split_fractions=(0.0, 0.0, 1.0))
+    cfg, setting = knob_config(cfg, args.knob, factor)
+    cfg = replace(cfg, split_fractions=(0.0, 0.0, 1.0))
     study = synthesize(work / f"f{factor:g}", config=cfg, progress=False)
     det = detect_study(study, args.checkpoint, work / f"f{factor:g}.csv", "test", progress=False)
     res = evaluate_study(
@@ -64,7 +94,7 @@ def measure(factor: float, args, work: Path) -> dict:
     sens = [float(s) for s in m["sensitivity"]]
     return {
         "factor": factor,
-        "contrast": lesions.contrast,
+        "setting": setting,
         "lesions": int(res["n_lesions"]),
         "sensitivity": sens,
         "ap50": float(m.get("ap50", float("nan"))),
@@ -75,13 +105,13 @@ def measure(factor: float, args, work: Path) -> dict:
 def table(rows: list[dict], args) -> str:
     best = min(rows, key=lambda r: r["worst"])
     head = (
-        "| factor f | lesion contrast range | lesions | single-frame sensitivity at "
+        f"| factor f ({args.knob}) | setting | lesions | single-frame sensitivity at "
         "0.1 / 0.2 / 0.5 FP/scan | frame AP50 | worst distance to 76.6 / 84.2 / 86.0 |\n"
         "|---|---|---|---|---|---|\n"
     )
     lines = [
-        f"| {r['factor']:g}{' (chosen)' if r is best else ''} | {r['contrast'][0]:g}-"
-        f"{r['contrast'][1]:g} | {r['lesions'] if r['lesions'] is not None else '-'} | "
+        f"| {r['factor']:g}{' (chosen)' if r is best else ''} | {r['setting']} | "
+        f"{r['lesions']} | "
         + " / ".join(f"{100 * s:.1f}%" for s in r["sensitivity"])
         + f" | {r['ap50']:.3f} | {100 * r['worst']:.1f} points |"
         for r in rows
@@ -91,25 +121,27 @@ def table(rows: list[dict], args) -> str:
     ).stdout.strip()
     return (
         f"Run {_dt.datetime.now():%Y-%m-%d %H:%M}, commit {rev or '?'}: "
-        f"`python scripts/calibrate_difficulty.py --checkpoint {args.checkpoint} "
+        f"`python scripts/calibrate_difficulty.py --knob {args.knob} "
+        f"--checkpoint {args.checkpoint} "
         f"--patients {args.patients} --seed {args.seed} "
         f"--factors {','.join(f'{f:g}' for f in args.factors)}`\n\n"
         + head
         + "\n".join(lines)
-        + f"\n\nChosen: f = {best['factor']:g}, lesion contrast {best['contrast'][0]:g}-"
-        f"{best['contrast'][1]:g} (worst distance {100 * best['worst']:.1f} points).\n"
+        + f"\n\nChosen: f = {best['factor']:g}, {best['setting']} (worst distance "
+        f"{100 * best['worst']:.1f} points).\n"
     )
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default="pretrained:frame")
+    p.add_argument("--knob", choices=("mimics", "contrast"), default="mimics")
     p.add_argument("--patients", type=int, default=50)
     p.add_argument("--seed", type=int, default=7, help="calibration cohort seed (not 0 or 1)")
     p.add_argument(
         "--factors",
         type=lambda s: [float(v) for v in s.split(",")],
-        default=[1.0, 0.9, 0.8, 0.7, 0.6],
+        default=[1.0, 0.7, 0.5, 0.35, 0.25],
     )
     p.add_argument("--no-doc", action="store_true", help="print only; leave docs/ alone")
     args = p.parse_args(argv)
@@ -119,7 +151,7 @@ def main(argv=None) -> int:
             rows.append(measure(f, args, Path(tmp)))
             r = rows[-1]
             print(
-                f"f={f:g} contrast {r['contrast']} sensitivity "
+                f"f={f:g} {r['setting']}: sensitivity "
                 + " / ".join(f"{100 * s:.1f}" for s in r["sensitivity"])
                 + f" worst {100 * r['worst']:.1f}",
                 flush=True,

@@ -166,3 +166,22 @@ def test_a_checkpoint_written_before_the_blocks_setting_loads_as_the_network_it_
     x = torch.rand(1, 1, 1, 64, 80)
     with torch.no_grad():
         assert torch.allclose(loaded(x)["heat"], net.eval()(x)["heat"])
+
+
+def test_the_training_figure_shows_loss_validation_froc_sensitivity_and_ap50_per_epoch():
+    import pandas as pd
+
+    from usbkit.report.steps import loss_figure
+
+    log = pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "loss": [5.0, 4.0],
+            "val_jafroc": [0.4, 0.6],
+            "val_sensitivity": [0.5, 0.7],
+            "val_ap50": [0.2, 0.5],
+        }
+    )
+    fig = loss_figure({"single frame": log, "sequence": log.drop(columns="val_ap50")})
+    assert len(fig.data) == 4 + 3
+    assert [list(t.y) for t in fig.data[:4]] == [[5.0, 4.0], [0.4, 0.6], [0.5, 0.7], [0.2, 0.5]]

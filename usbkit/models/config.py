@@ -152,7 +152,7 @@ class TrainConfig:
     val_split: str = "val"
     heat_radius: str = "centernet"
     box_loss: str = "giou"
-    augment: str = "ultrasound"
+    augment: str = "basic"
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs {self.epochs} must be at least 1")

@@ -43,7 +43,7 @@ class ReportConfig:
         The run folder everything is written to.
     preset : str
         Synthetic cohort when no study is given: ``study`` (the default comparison, a test
-        split of about 170 lesions), ``quick`` (teaching, about two minutes) or ``paper``
+        split of about 175 lesions), ``quick`` (teaching, about two minutes) or ``paper``
         (506 patients).
     patients : int, optional
         Fewer (or more) synthetic patients than the preset's.
@@ -416,7 +416,9 @@ def _failed_notebook(exc: UsbkitError, tmp: Path, out: Path, name: str) -> Usbki
 
 def copy_figures(index: Path, dest: str | Path) -> list[Path]:
     """Copy a finished report's figures into ``dest`` (the README's ``figures/``) as PNG and
-    SVG: pictures that need no script (the interactive HTML stays in the report)."""
+    SVG: pictures that need no script (the interactive HTML stays in the report); add the
+    labelled anatomy of a synthetic frame (``anatomy.png``) and, for a synthetic cohort, frames
+    of one of its sweeps (``synth_frames.png``)."""
     run = Run.open(Path(index).parent)
     dest = ensure_writable_dir(dest)
     copied = []
@@ -431,10 +433,16 @@ def copy_figures(index: Path, dest: str | Path) -> list[Path]:
     from usbkit.synth.config import SynthConfig
 
     if browser_path():
+        from usbkit.report.explore import example_frames_figure
+
         config = run.path(run.study) / "synth_config.json"
-        fig = anatomy_figure(SynthConfig.load(config) if config.exists() else None)
-        for ext, scale in (("png", 2), ("svg", 1)):
-            with atomic_path(dest / f"anatomy.{ext}") as tmp:
-                fig.write_image(tmp, format=ext, scale=scale)
-            copied.append(dest / f"anatomy.{ext}")
+        pictures = {
+            "anatomy": anatomy_figure(SynthConfig.load(config) if config.exists() else None)
+        }
+        if config.exists():  # frames of a synthetic sweep (the README's picture of a clip)
+            pictures["synth_frames"] = example_frames_figure(run.load_study())
+        for stem, fig in pictures.items():
+            with atomic_path(dest / f"{stem}.png") as tmp:
+                fig.write_image(tmp, format="png", scale=2)
+            copied.append(dest / f"{stem}.png")
     return copied

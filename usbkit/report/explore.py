@@ -288,20 +288,37 @@ def anatomy_figure(cfg=None, pathology: str = "malignant") -> go.Figure:
         row=1,
         col=2,
     )
+    # layers are named at their own lateral position (so labels never pile up), at the
+    # layer's middle depth there; a mass and its posterior feature at their own centre
+    lateral = {
+        "skin": 0.12,
+        "subcutaneous fat": 0.3,
+        "Cooper's ligament": 0.75,
+        "fibroglandular tissue": 0.2,
+        "retromammary fat": 0.85,
+        "pectoral muscle": 0.2,
+    }
     for k, name in enumerate(TISSUES):
-        rows, cols = np.nonzero(tissues == k)
-        if len(rows) < 20:
+        mask = tissues == k
+        if mask.sum() < 20:
             continue
-        # the tissue's pixel nearest its centroid (a network like the ligaments included)
-        i = np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2)
+        if name in lateral:
+            cols_with = np.nonzero(mask.any(axis=0))[0]
+            col = cols_with[np.argmin(np.abs(cols_with - lateral[name] * w))]
+            rows = np.nonzero(mask[:, col])[0]
+            row, col_ = int(np.median(rows)), int(col)
+        else:
+            rows, cols = np.nonzero(mask)
+            i = np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2)
+            row, col_ = int(rows[i]), int(cols[i])
         fig.add_annotation(
-            x=x[cols[i]],
-            y=z[rows[i]],
+            x=x[col_],
+            y=z[row],
             text=name,
-            showarrow=True,
+            showarrow=name == "skin",
             arrowhead=0,
-            ax=0,
-            ay=-14 if name in ("skin",) else 0,
+            ax=30 if name == "skin" else 0,
+            ay=24 if name == "skin" else 0,
             font={"size": 11, "color": "#000"},
             bgcolor="rgba(255,255,255,0.85)",
             xref="x2",

@@ -21,6 +21,12 @@ def _points(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v + 0.0:+.1f} points"
 
 
+def _p(p) -> str:
+    """'P = 0.069' or 'P < 0.001'."""
+    text = format_p(p)
+    return f"P {text}" if text.startswith("<") else f"P = {text}"
+
+
 def findings(results: dict, plan=None) -> list[str]:
     """Sentences that say what the evaluation found.
 
@@ -59,13 +65,23 @@ def findings(results: dict, plan=None) -> list[str]:
         ci = c.get("diff_ci95") or [None, None]
         ci = [None if v is None else sign * v for v in ci]
         ci = sorted(ci) if None not in ci else ci
-        p = c.get("bootstrap_p")
+        p, q = c.get("bootstrap_p"), c.get("mcnemar_p")
+        by_boot = p is not None and p < ALPHA
+        by_mcnemar = q is not None and q < ALPHA
         verdict = (
-            "the difference is significant"
-            if p is not None and p < ALPHA
-            else "the difference is not significant"
+            "the difference is significant" if by_boot else "the difference is not significant"
         )
-        if p is not None and p < ALPHA:
+        if by_boot != by_mcnemar and q is not None and p is not None:
+            verdict += (
+                " by the paired bootstrap, which this report goes by (it resamples patients "
+                "and lets the threshold move with them)"
+                + (
+                    ", although McNemar's test, which holds the thresholds fixed, finds one"
+                    if by_mcnemar
+                    else ", although McNemar's test finds none"
+                )
+            )
+        if by_boot:
             significant.append(f"{x:g}")
         same = abs(s_hi - s_lo) < 1e-12
         head = (
@@ -77,7 +93,7 @@ def findings(results: dict, plan=None) -> list[str]:
         out.append(
             f"{head} (95% interval of the difference {_points(ci[0])} to {_points(ci[1])}); "
             f"{verdict} "
-            f"(paired bootstrap P = {format_p(p)}, McNemar P = {format_p(c.get('mcnemar_p'))})."
+            f"(paired bootstrap {_p(p)}, McNemar {_p(q)})."
         )
     if results.get("comparisons"):
         out.append(

@@ -127,40 +127,43 @@ def training_logs(run: Run) -> dict[str, pd.DataFrame]:
 
 
 def loss_figure(logs: dict[str, pd.DataFrame]) -> go.Figure:
-    """Training loss and validation sensitivity per epoch of each model."""
+    """Per epoch of each model: the training loss, the validation JAFROC figure of merit (what
+    keeps the best epoch) and sensitivity at the validation FP rate, and the frame-level
+    AP50 (is the detector sound frame by frame?)."""
     from plotly.subplots import make_subplots
 
     from usbkit.report.figures import style_figure
     from usbkit.style import model_colors
 
     colors = model_colors(list(logs))
-    fig = make_subplots(
-        1,
-        2,
-        subplot_titles=(
-            "training loss",
-            f"validation sensitivity at {TrainConfig.val_fp_rate:g} FP/scan",
-        ),
+    panels = (
+        ("loss", "training loss"),
+        ("val_jafroc", "validation JAFROC figure of merit"),
+        ("val_sensitivity", f"validation sensitivity at {TrainConfig.val_fp_rate:g} FP/scan"),
+        ("val_ap50", "validation AP50 (frame level)"),
     )
+    fig = make_subplots(1, len(panels), subplot_titles=[t for _, t in panels])
     for name, log in logs.items():
         if log.empty:
             continue
-        fig.add_scatter(
-            x=log["epoch"], y=log["loss"], name=name, line=dict(color=colors[name]), row=1, col=1
-        )
-        if "val_sensitivity" in log:
+        for col, (key, _) in enumerate(panels, start=1):
+            if key not in log:
+                continue
             fig.add_scatter(
                 x=log["epoch"],
-                y=log["val_sensitivity"],
+                y=log[key],
                 name=name,
-                showlegend=False,
-                line=dict(color=colors[name], dash="dot"),
+                showlegend=col == 1,
+                line=dict(color=colors[name], dash=None if col == 1 else "dot"),
                 row=1,
-                col=2,
+                col=col,
             )
     fig.update_xaxes(title="epoch")
-    fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    return style_figure(fig, "Training")
+    for col in (2, 3, 4):
+        fig.update_yaxes(tickformat=".0%" if col == 3 else ".2f", row=1, col=col)
+    fig = style_figure(fig, "Training")
+    fig.update_layout(width=1100, height=330)
+    return fig
 
 
 class LiveLoss:

@@ -339,12 +339,14 @@ def _boundary(spec, x: np.ndarray, y: float) -> np.ndarray:
     return base + (w[:, 0:1] * np.sin(w[:, 1:2] * x[None] + w[:, 2:3] * y + w[:, 3:4])).sum(0)
 
 
-def body_mask(body: Body, X: np.ndarray, Z: np.ndarray, y: float):
+def body_mask(body: Body, X: np.ndarray, Z: np.ndarray, y: float, core: bool = False):
     """Section of a body at plane ``y``.
 
     Returns the soft membership in [0, 1], the hard mask (inside the boundary) and the
     section's scale (1 at the body's centre plane), or ``(None, None, 0)`` when the plane
-    misses the body. Only a window around the body is computed.
+    misses the body. Only a window around the body is computed. With ``core``, the hard mask
+    is the body's outline without its spicules (the mass an annotator boxes: thin spicules,
+    blurred by the point-spread function, are not).
     """
     dy = 0.0 if not np.isfinite(body.ry) else (y - body.y) / body.ry
     if abs(dy) >= 1:
@@ -372,11 +374,12 @@ def body_mask(body: Body, X: np.ndarray, Z: np.ndarray, y: float):
     rho = np.ones_like(r)
     for order, amp, ph in body.harmonics:
         rho += amp * np.cos(order * theta + ph)
+    body_rho = rho.copy()
     for ang, amp, width in body.spicules:
         dth = (theta - ang + np.pi) % (2 * np.pi) - np.pi
         rho += amp * np.exp(-0.5 * (dth / width) ** 2)
     dist = (r - rho) * scale  # ~ mm outside the boundary
-    hard[r0:r1, c0:c1] = dist <= 0
+    hard[r0:r1, c0:c1] = (r <= body_rho) if core else (dist <= 0)
     # Logistic edge with scale 0.35 x edge width: the 10-90 % rise spans ~1.5 edge widths
     # (how wide the edge is, is the config's edge range).
     soft[r0:r1, c0:c1] = 1.0 / (
@@ -505,7 +508,7 @@ class SweepRenderer:
         echo = np.where(Z < b["skin"], an.echo_skin, echo)
         truth = {}
         for body in p.lesions:
-            m, hard, s = body_mask(body, X, Z, y)
+            m, hard, s = body_mask(body, X, Z, y, core=True)
             if m is None:
                 continue
             vis = body.visibility[t]
