@@ -300,7 +300,10 @@ def _checkpoints(tmp_path) -> dict:
     files["tensor"] = tmp_path / "tensor.pt"
     torch.save(torch.zeros(3), files["tensor"])
     files["mismatch"] = tmp_path / "mismatch.pt"
-    torch.save({**good, "model_config": {**good["model_config"], "width": 32}}, files["mismatch"])
+    wider = good["model_config"]["width"] + 8  # a config its weights cannot fit
+    torch.save(
+        {**good, "model_config": {**good["model_config"], "width": wider}}, files["mismatch"]
+    )
     files["truncated"] = tmp_path / "truncated.pt"
     data = Path(
         __import__("usbkit.models.detect", fromlist=["x"]).pretrained_path("frame")
