@@ -30,7 +30,8 @@ class ModelConfig:
         160 x 192, was chosen by measurement (``benchmarks/bench_resolution.py``): the largest
         candidate at which a 3 mm mass on a 40 mm-wide clip spans at least 3 output cells, the
         sequence detector runs at twice its 30 frames/s budget on one core, and a full
-        training (100,000 frame visits) fits in 20 minutes on a 2-core CPU.
+        training with the default recipe (81,920 frame visits) fits in 20 minutes on a
+        2-core CPU.
     width : int
         Backbone channels at stride 4.
     blocks : tuple of int

@@ -86,12 +86,12 @@ class TemporalAttention(nn.Module):
             lj = (kj * q).sum(-3) * self.scale + self.offset_bias[j]
             logits.append(lj.masked_fill(~valid[:, j].view(n, 1, 1), float("-inf")))
         weights = torch.softmax(torch.stack(logits), 0)  # (win, ..., n, h, w)
-        agg = torch.zeros_like(q[..., :1, :, :]).expand_as(feats.narrow(-4, 0, n)).clone()
-        total = torch.zeros_like(agg)
-        for j in range(win):
-            fj = feats.narrow(-4, win - 1 - j, n)
-            agg = agg + weights[j].unsqueeze(-3) * fj
-            total = total + fj * valid[:, j].view(n, 1, 1, 1).to(fj.dtype)
+        agg = weights[0].unsqueeze(-3) * feats.narrow(-4, win - 1, n)
+        for j in range(1, win):
+            agg = agg.addcmul(weights[j].unsqueeze(-3), feats.narrow(-4, win - 1 - j, n))
+        # the window's sum by one running sum (the padding in front is zeros, so it adds nothing)
+        run = torch.cat([torch.zeros_like(feats.narrow(-4, 0, 1)), feats.cumsum(-4)], -4)
+        total = run.narrow(-4, win, n) - run.narrow(-4, 0, n)
         mean = total / valid.sum(1).clamp(min=1).view(n, 1, 1, 1).to(total.dtype)
         cur = feats.narrow(-4, win - 1, n)
         x = torch.cat([cur, agg, cur - mean], -3)
