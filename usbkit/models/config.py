@@ -30,8 +30,9 @@ class ModelConfig:
         160 x 192, was chosen by measurement (``benchmarks/bench_resolution.py``): the largest
         candidate at which a 3 mm mass on a 40 mm-wide clip spans at least 3 output cells, the
         sequence detector runs at twice its 30 frames/s budget on one core, and a full
-        training with the default recipe (81,920 frame visits) fits in 20 minutes on a
-        2-core CPU.
+        training with the default recipe (81,920 frame visits) fitted in 20 minutes on a
+        2-core CPU when the shipped detectors were trained (192 x 224 then took 21 minutes;
+        since the temporal attention became cheaper it fits too, see benchmarks/README.md).
     width : int
         Backbone channels at stride 4.
     blocks : tuple of int
