@@ -220,9 +220,11 @@ def test_evaluate_interrupted_keeps_earlier_results_and_leaves_no_temporary_fold
 ):
     root, det, out = study_with_results
     before = tree_hash(out)
+    # --figures: drawing them (seconds) keeps the run inside its temporary folder long enough
+    # for the interrupt to land there, however fast the numbers are
     proc = subprocess.Popen(
         [sys.executable, "-m", "usbkit", "--quiet", "evaluate", str(root), "--detections",
-         f"m={det}", "--out", str(out), "--bootstrap", "3000000", "--overwrite"],
+         f"m={det}", "--out", str(out), "--bootstrap", "3000000", "--overwrite", "--figures"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.time() + 60
