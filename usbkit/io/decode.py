@@ -155,6 +155,10 @@ LUMA_FIRST_FORMATS = {
 }  # fmt: skip
 
 
+#: The luma table of full-range video (:func:`luma_lut` returns this very array for it).
+_IDENTITY = np.arange(256, dtype=np.uint8)
+
+
 @functools.lru_cache(maxsize=32)
 def luma_lut(fmt: str, color_range: int) -> np.ndarray | None:
     """FFmpeg's own luma-to-gray mapping for a pixel format and colour range, as a table.
@@ -177,14 +181,8 @@ def luma_lut(fmt: str, color_range: int) -> np.ndarray | None:
         lut = ramp.to_ndarray(format="gray")[0, :256]
     except Exception:  # noqa: BLE001 - a format FFmpeg cannot build: use the slow path
         return None
-    return np.ascontiguousarray(lut, dtype=np.uint8)
-
-
-_IDENTITY = np.arange(256, dtype=np.uint8)
-
-
-def _is_identity(lut: np.ndarray) -> bool:
-    return lut is _IDENTITY or np.array_equal(lut, _IDENTITY)
+    lut = np.ascontiguousarray(lut, dtype=np.uint8)
+    return _IDENTITY if np.array_equal(lut, _IDENTITY) else lut
 
 
 def video_gray(frame) -> np.ndarray:
@@ -197,7 +195,7 @@ def video_gray(frame) -> np.ndarray:
             plane = frame.planes[0]
             y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
             y = y[: frame.height, : frame.width]
-            if _is_identity(lut):  # full-range video: the Y plane is the gray image
+            if lut is _IDENTITY:  # full-range video: the Y plane is the gray image
                 return y.copy()
             return np.take(lut, y)
     return frame.to_ndarray(format="gray")

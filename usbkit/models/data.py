@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from usbkit.io.clip import Clip, ReaderSettings, clamp_boxes, open_clip
 from usbkit.io.study import Study
+from usbkit.models.centernet import build_targets
 
 
 @dataclass
@@ -210,8 +211,6 @@ class WindowDataset(torch.utils.data.Dataset):
         return len(self.sampler)
 
     def __getitem__(self, key):
-        from usbkit.models.centernet import build_targets
-
         epoch, position, window = key
         cfg = self.cfg
         rng = np.random.default_rng([cfg.seed, epoch, position, 1])

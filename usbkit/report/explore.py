@@ -131,6 +131,13 @@ def visibility_figure(study, max_lesions: int = 12) -> go.Figure:
     return style_figure(fig, title)
 
 
+def _gray(image: np.ndarray, **axes) -> go.Heatmap:
+    """An 8-bit gray image as a heatmap (gray levels 0-255, no colour bar or hover)."""
+    return go.Heatmap(
+        z=image, colorscale="gray", zmin=0, zmax=255, showscale=False, hoverinfo="skip", **axes
+    )
+
+
 def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.Figure:
     """``n`` frames spread over a clip with its ground-truth boxes."""
     if clip_id is None:
@@ -146,18 +153,7 @@ def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.F
         idx = np.linspace(0, len(clip) - 1, n).round().astype(int)
     fig = make_subplots(1, n, subplot_titles=[f"frame {i}" for i in idx], horizontal_spacing=0.01)
     for k, i in enumerate(idx, start=1):
-        fig.add_trace(
-            go.Heatmap(
-                z=np.asarray(clip[i]),
-                colorscale="gray",
-                zmin=0,
-                zmax=255,
-                showscale=False,
-                hoverinfo="skip",
-            ),
-            row=1,
-            col=k,
-        )
+        fig.add_trace(_gray(np.asarray(clip[i])), row=1, col=k)
         for b in boxes[boxes["frame"] == i].itertuples():
             add_box(fig, b, 1, k, GT_COLOR, offset=(ox, oy), dash="dash")
         fig.update_yaxes(
@@ -255,20 +251,7 @@ def anatomy_figure(cfg=None, pathology: str = "malignant") -> go.Figure:
         subplot_titles=["synthetic B-mode frame", "what it shows"],
         horizontal_spacing=0.04,
     )
-    fig.add_trace(
-        go.Heatmap(
-            z=frame,
-            x=x,
-            y=z,
-            colorscale="gray",
-            zmin=0,
-            zmax=255,
-            showscale=False,
-            hoverinfo="skip",
-        ),
-        row=1,
-        col=1,
-    )
+    fig.add_trace(_gray(frame, x=x, y=z), row=1, col=1)
     n = len(TISSUES)
     scale = []
     for k, color in enumerate(TISSUE_COLORS):

@@ -241,7 +241,7 @@ def anatomy_example(
     rng = np.random.default_rng(spec["seed"])
     plan = plan_sweep(rng, cfg, spec["patient_pathology"], spec["n_lesions"])
     body = plan.lesions[0]
-    centre = int(np.clip(round((body.y - plan.y0) / plan.speed), 0, plan.n_frames - 1))
+    centre = plan.centre_frame(body)
     near = np.arange(max(centre - 3, 0), min(centre + 4, plan.n_frames))
     t = int(near[np.argmax(body.visibility[near])])
     renderer = SweepRenderer(plan, cfg)

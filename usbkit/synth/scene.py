@@ -88,6 +88,10 @@ class SweepPlan:
     artifacts: list[Artifact] = field(default_factory=list)
     scatter_seed: int = 0
 
+    def centre_frame(self, body: Body) -> int:
+        """The frame whose plane cuts ``body`` through its centre (clamped to the clip)."""
+        return int(np.clip(round((body.y - self.y0) / self.speed), 0, self.n_frames - 1))
+
 
 def _visibility(rng, n: int, cfg: SynthConfig) -> np.ndarray:
     lc = cfg.lesions

@@ -100,8 +100,7 @@ def render_still(k: int, cfg: StillsConfig) -> tuple[str, np.ndarray, np.ndarray
     synth = replace(base, imaging=imaging, lesions=lesions)
     plan = plan_sweep(rng, synth, kind, 0 if kind == "normal" else 1)
     if plan.lesions:
-        body = plan.lesions[0]
-        t = int(np.clip(round((body.y - plan.y0) / plan.speed), 0, plan.n_frames - 1))
+        t = plan.centre_frame(plan.lesions[0])
     else:
         t = int(rng.integers(0, plan.n_frames))
     renderer = SweepRenderer(plan, synth)
