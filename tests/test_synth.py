@@ -149,6 +149,30 @@ def test_lesions_enter_grow_and_leave_the_plane():
     assert len(seen) > 3 and widths.max() > widths[seen[0]] and widths.max() > widths[seen[-1]]
 
 
+def test_a_lesion_is_boxed_in_every_frame_where_its_section_is_at_least_two_mm_wide():
+    """The ends of a passage, where the section is small but the mass is seen, are boxed
+    too: a mark there is a true positive, never a false one."""
+    cfg = replace(preset_config("quick"), sweep=SweepConfig(frames=(80, 80)))
+    plan = plan_sweep(np.random.default_rng(3), cfg, "benign", 1)
+    from usbkit.synth.scene import SweepRenderer, body_mask
+
+    r = SweepRenderer(plan, cfg)
+    body = plan.lesions[0]
+    boxed, wide, sections = [], [], []
+    for t in range(plan.n_frames):
+        g = r._layers(t)
+        _, hard, s = body_mask(body, g["X"], g["Z"], g["y"], core=True)
+        area_mm2 = 0.0 if hard is None else hard.sum() * cfg.imaging.pixel_mm**2
+        wide.append(2 * np.sqrt(area_mm2 / np.pi) >= cfg.lesions.annotate_min_diameter_mm)
+        boxed.append(r.echo_map(t)[1]["lesions"].get(body.lesion_id) is not None)
+        sections.append(s)
+    assert cfg.lesions.annotate_min_diameter_mm == 2.0
+    assert boxed == wide and any(boxed) and not all(boxed)
+    # the boxed frames reach down to small sections at both ends of the passage
+    s_boxed = np.array(sections)[np.array(boxed)]
+    assert s_boxed[0] < 0.5 and s_boxed[-1] < 0.5 and s_boxed.max() > 0.9
+
+
 def test_paper_preset_on_a_few_patients_passes_check(tmp_path):
     cfg = preset_config("paper", patients=2, seed=1)
     assert cfg.sweep.frames == (60, 120)

@@ -378,16 +378,22 @@ class LesionConfig:
         Length range (frames, inclusive) of a poor-visibility stretch.
     dip_visibility : float
         Visibility during a dip (ratio of full contrast: 0 = invisible, 1 = full).
+    annotate_min_diameter_mm : float
+        A lesion is boxed in every frame where its section (the mass's outline without its
+        spicules, which are thin and blurred by the point-spread function) is at least this
+        wide: the diameter (mm) of the circle of the section's area. An annotator boxes a mass
+        wherever it can be seen, as it enters and leaves the plane too, not only near its
+        largest section; a mark on a visible mass is never a false positive. Below about 2 mm
+        the rim of a mass reads as speckle.
     annotate_min_section : float
-        A lesion is boxed in a frame only where its section is at least this large (ratio of
-        its largest section's size: the thin rim sections at the ends of its passage, which
-        read as speckle, are not boxed) ...
+        Further, optional: box only where the section is at least this large (ratio of the
+        largest section's size); 0 (the default) boxes by the diameter alone. Cohorts made
+        before 2026-11-26 used 0.5, which left the ends of each passage unboxed.
     annotate_min_px : int
-        ... and covers at least this many pixels. The box is the mass's outline without its
-        spicules (thin, blurred by the point-spread function), as an annotator draws it.
+        Further, optional: box only where the section covers at least this many pixels.
     """
 
-    size_mm: tuple[float, float] = (3.0, 25.0)
+    size_mm: tuple[float, float] = (4.0, 25.0)
     contrast: tuple[float, float] = (0.01, 0.12)
     per_scan: tuple[int, int] = (1, 2)
     lesion_free_clip_fraction: float = 0.25
@@ -417,8 +423,9 @@ class LesionConfig:
     dip_rate: float = 0.04
     dip_frames: tuple[int, int] = (2, 5)
     dip_visibility: float = 0.3
-    annotate_min_section: float = 0.5
-    annotate_min_px: int = 24
+    annotate_min_diameter_mm: float = 2.0
+    annotate_min_section: float = 0.0
+    annotate_min_px: int = 1
 
 
 @dataclass(frozen=True)

@@ -487,10 +487,17 @@ class SweepRenderer:
         coef = gw[:, 4] * np.exp(1j * (gw[:, 2] * y + gw[:, 3]))
         ez = np.exp(1j * np.outer(self.z, gw[:, 1])) * coef
         ex = np.exp(1j * np.outer(gw[:, 0], xs))
-        # (no BLAS call: a multi-threaded BLAS in each of the worker processes oversubscribes)
-        tex = 1.0 + (ez.real[:, :, None] * ex.real[None] - ez.imag[:, :, None] * ex.imag[None]).sum(
-            1
-        )
+        # Summed wave by wave, in the order and with the roundings of summing the (z, k, x)
+        # stack over k, without building it (no BLAS call either: a multi-threaded BLAS in
+        # each of the worker processes would oversubscribe the cores).
+        er, ei, xr, xi = ez.real, ez.imag, ex.real, ex.imag
+        tex = er[:, 0:1] * xr[0] - ei[:, 0:1] * xi[0]
+        term, other = np.empty_like(tex), np.empty_like(tex)
+        for j in range(1, len(gw)):
+            np.multiply(er[:, j : j + 1], xr[j], out=term)
+            np.multiply(ei[:, j : j + 1], xi[j], out=other)
+            tex += np.subtract(term, other, out=term)
+        tex += 1.0
         echo *= np.clip(tex, *an.gland_texture_clip).astype(np.float32)
         # Subcutaneous fat lobules (Voronoi cells) separated by Cooper's ligaments.
         rows = g["rows"]
@@ -502,13 +509,15 @@ class SweepRenderer:
         echo = np.where(retro, an.echo_fat, echo)
         ang, period = p.muscle
         k = 2 * np.pi / period
+        top = int(np.searchsorted(self.z, z_retro.min()))  # rows above hold no muscle
         stri = np.outer(
             np.exp(1j * k * np.cos(ang) * self.z), np.exp(1j * k * np.sin(ang) * xs)
-        ).real
+        ).real[top:]
         muscle_echo = (
             an.echo_muscle + an.echo_fibre * np.clip(stri, 0, 1) ** an.muscle_striation_sharpness
         )
-        echo = np.where(Z >= z_retro, muscle_echo, echo)
+        echo = echo.astype(np.float64)  # as where() with the float64 muscle echo gives
+        echo[top:] = np.where(Z[top:] >= z_retro, muscle_echo, echo[top:])
         echo = np.where(Z < b["skin"], an.echo_skin, echo)
         truth = {}
         for body in p.lesions:
@@ -526,7 +535,12 @@ class SweepRenderer:
                 )
                 factor = 1 + (body.posterior - 1) * vis * cols[None] * fall * below
                 echo = echo * factor
-            if s >= lc.annotate_min_section and hard.sum() >= lc.annotate_min_px:
+            area_px = int(hard.sum())
+            if (
+                area_px >= max(lc.annotate_min_px, 1)
+                and s >= lc.annotate_min_section
+                and 2 * np.sqrt(area_px / np.pi) * im.pixel_mm >= lc.annotate_min_diameter_mm
+            ):
                 rows, cols_ = np.nonzero(hard)
                 truth[body.lesion_id] = (cols_.min(), rows.min(), cols_.max() + 1, rows.max() + 1)
         events = []
