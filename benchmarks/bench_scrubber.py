@@ -13,46 +13,27 @@ playback >= 95% of frames shown.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
 import nbformat
 from _common import record
 
+from usbkit.report.figures import browser_path
+from usbkit.report.lab import CHROMIUM_ARGS, headless_lab, run_all_cells
 from usbkit.report.steps import detect_all, start_run, train_or_load
 from usbkit.synth import preset_config, synthesize
 
 VIEWER = ".usbkit-viewer"
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _chromium() -> str:
-    for name in (os.environ.get("BROWSER_PATH") or "", "chromium", "chromium-browser"):
-        path = shutil.which(name) if name else None
-        if path:
-            return path
-    raise SystemExit("needs a system Chromium (apt-get install chromium)")
-
-
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
     tmp = Path(tempfile.mkdtemp())
-    proc = None
     try:
         cfg = preset_config("quick", patients=1, seed=3)
         cfg = replace(
@@ -75,34 +56,13 @@ def main() -> None:
             )
         ]
         nbformat.write(nb, tmp / "bench.ipynb")
-        port, token = _port(), "usbkit-bench"
-        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp / "jcfg")}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
-             "--ip=127.0.0.1", f"--IdentityProvider.token={token}",
-             f"--ServerApp.root_dir={tmp}", "--allow-root", "--LabApp.news_url="],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        with sync_playwright() as p:
+        (tmp / "lab").mkdir()
+        with headless_lab(tmp, tmp / "lab") as lab, sync_playwright() as p:
             browser = p.chromium.launch(
-                executable_path=_chromium(), headless=True, args=["--no-sandbox", "--disable-gpu"]
+                executable_path=browser_path(), headless=True, args=list(CHROMIUM_ARGS)
             )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{url}/lab/tree/bench.ipynb?token={token}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            try:
-                page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=5000)
-            except Exception:  # noqa: BLE001 - no kernel dialog
-                pass
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            run_all_cells(page, lab.notebook("bench.ipynb"))
             page.wait_for_function(
                 f"document.querySelector('{VIEWER}') && "
                 f"document.querySelector('{VIEWER}').dataset.frame === '0'",
@@ -152,9 +112,6 @@ def main() -> None:
         )
         print(json.dumps({"samples_median": statistics.median(samples), "played": played}))
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=20)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -106,7 +106,7 @@ train = nb(
     [
         (
             "md",
-            "# 2. Train the two detectors\n\nThe study compares a **single-frame** detector, which judges each frame on its own, with a **sequence** detector that shares the same network and adds what it saw in the previous frames. With `train = False` the notebook uses the small checkpoints shipped with usbkit (trained on a separate synthetic training cohort, another seed of the same generator); with `train = True` it trains both from scratch on the study's `train` split and keeps the epoch with the best validation JAFROC figure of merit (the area under the scan-level FROC curve, see notebook 3).",
+            "# 2. Train the two detectors\n\nThe study compares a **single-frame** detector, which judges each frame on its own, with a **sequence** detector that shares the same network and adds what it saw in the previous frames. With `train = False` the notebook uses the small checkpoints shipped with usbkit (trained on a separate synthetic training cohort, another seed of the same generator); with `train = True` it trains both from scratch on the study's `train` split and keeps the epoch with the best validation frame-level AP50 (how well its boxes match the masses over every validation frame, see notebook 3).",
         ),
         ("code", parameters(*COMMON, "train", "epochs", "device", "split"), ["parameters"]),
         (
@@ -118,7 +118,7 @@ train = nb(
         ),
         (
             "md",
-            "## Training\n\nEach epoch shows the loss (how wrong the heatmap, box size and offset predictions are on training windows) and, on patients the model never trains on, three validation measures: the **JAFROC figure of merit** (the whole scan-level FROC curve in one number; the best epoch by it is kept), the **sensitivity at 0.5 false positives per scan** (the study's own measure) and the **frame-level AP50** (how well the boxes match the masses frame by frame: a sound detector, whether or not it uses time). Both models follow the same recipe: the same frames, augmentation and schedule; the sequence model only adds what it saw in the previous frames. The curves update after every epoch.",
+            "## Training\n\nEach epoch shows the loss (how wrong the heatmap, box size and offset predictions are on training windows) and, on patients the model never trains on, three validation measures: the **JAFROC figure of merit** (the whole scan-level FROC curve in one number), the **sensitivity at 0.5 false positives per scan** (the study's own measure) and the **frame-level AP50** (how well the boxes match the masses frame by frame: a sound detector, whether or not it uses time). The epoch with the best AP50 is kept: it is counted over thousands of boxes, so it moves smoothly from epoch to epoch, where the scan-level measures of a few dozen validation lesions jump by whole lesions. Both models follow the same recipe: the same frames, augmentation and schedule; the sequence model only adds what it saw in the previous frames. The curves update after every epoch.",
         ),
         (
             "code",

@@ -47,7 +47,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "calibration.md"
 STUDY_ROW = (0.766, 0.842, 0.860)
 FP_RATES = (0.1, 0.2, 0.5)
-BEGIN, END = "<!-- calibration:begin -->", "<!-- calibration:end -->"
 
 
 def scaled_contrast(contrast: tuple[float, float], factor: float) -> tuple[float, float]:
@@ -170,10 +169,9 @@ def main(argv=None) -> int:
     text = table(rows, args)
     print(text)
     if not args.no_doc and DOC.exists():
-        doc = DOC.read_text()
-        if BEGIN in doc and END in doc:
-            head, rest = doc.split(BEGIN, 1)
-            DOC.write_text(head + BEGIN + "\n" + text + END + rest.split(END, 1)[1])
+        from usbkit.safeio import write_between_markers
+
+        write_between_markers(DOC, "calibration", text)
     return 0
 
 

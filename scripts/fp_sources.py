@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
 import json
 import subprocess
 import sys
@@ -32,7 +33,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- fp-sources:begin -->", "<!-- fp-sources:end -->"
 SOURCES = ("mass, not boxed", "look-alike", "artifact", "other")
 SIZE_BINS = (0.0, 5.0, 7.0, 10.0, 15.0, np.inf)
 
@@ -56,6 +56,14 @@ def replay(study: Path, clip_ids) -> tuple[dict, object]:
     return plans, cfg
 
 
+@functools.lru_cache(maxsize=8)
+def _grid(width: int, height: int, pixel_mm: float, jitter_mm: float):
+    """The (x, z) millimetre positions of a frame's pixel centres (one per frame shift)."""
+    x = (np.arange(width) + 0.5) * pixel_mm + jitter_mm
+    z = (np.arange(height) + 0.5) * pixel_mm
+    return np.meshgrid(x.astype(np.float32), z.astype(np.float32))
+
+
 def _on(body, t: int, plan, cfg, col: float, row: float) -> bool:
     """Whether image pixel (col, row) lies inside ``body``'s outline in frame ``t``."""
     from usbkit.synth.scene import body_mask
@@ -63,9 +71,7 @@ def _on(body, t: int, plan, cfg, col: float, row: float) -> bool:
     im = cfg.imaging
     if not (0 <= row < im.height and 0 <= col < im.width) or body.visibility[t] <= 0:
         return False
-    x = (np.arange(im.width) + 0.5) * im.pixel_mm + plan.jitter_mm[t]
-    z = (np.arange(im.height) + 0.5) * im.pixel_mm
-    X, Z = np.meshgrid(x.astype(np.float32), z.astype(np.float32))
+    X, Z = _grid(im.width, im.height, im.pixel_mm, float(plan.jitter_mm[t]))
     _, hard, _ = body_mask(body, X, Z, plan.y0 + plan.speed * t)
     if hard is None or not hard.any():
         return False
@@ -93,8 +99,7 @@ def source(plans, cfg, clip_id: str, t: int, cx: float, cy: float) -> str:
 
 
 def analyse(report: Path, fp_rates=(0.1, 0.2, 0.5)) -> str:
-    from usbkit.evaluation.froc import link_tracks, operating_point, rate_scans, scan_froc
-    from usbkit.evaluation.matching import match
+    from usbkit.evaluation.froc import operating_point, rate_scans, scan_froc
     from usbkit.io.study import load_study
 
     run = json.loads((report / "run.json").read_text())
@@ -125,17 +130,7 @@ def analyse(report: Path, fp_rates=(0.1, 0.2, 0.5)) -> str:
         det = det[det["clip_id"].isin(ids)].reset_index(drop=True)
         r = rate_scans(gt, det, clips[["clip_id", "patient_id"]], 1)
         curve = scan_froc(r)
-        m = match(gt, det, "center")
-        fps = det.loc[~m.det_hit].reset_index(drop=True)
-        code, _ = pd.factorize(fps["clip_id"], sort=True)
-        tid = link_tracks(
-            fps["frame"].to_numpy(),
-            fps["score"].to_numpy(float),
-            fps[["x0", "y0", "x1", "y1"]].to_numpy(float),
-            clips=code,
-        )
-        best = fps.assign(track=code.astype(np.int64) * (len(tid) + 1) + tid)
-        best = best.sort_values("score", ascending=False).drop_duplicates("track")
+        best = r.tracks  # each FP track with the frame and box of its best mark
         ratings = r.lesions.assign(
             size=[size[(c, str(lid))] for c, lid in zip(r.lesions.clip_id, r.lesions.lesion_id)]
         )
@@ -189,12 +184,9 @@ def main(argv=None) -> int:
     text = analyse(Path(args.report))
     print(text)
     if args.doc:
-        doc = Path(args.doc).read_text(encoding="utf-8")
-        if BEGIN in doc and END in doc:
-            head, rest = doc.split(BEGIN, 1)
-            Path(args.doc).write_text(
-                head + BEGIN + "\n" + text + END + rest.split(END, 1)[1], encoding="utf-8"
-            )
+        from usbkit.safeio import write_between_markers
+
+        write_between_markers(args.doc, "fp-sources", text)
     return 0
 
 

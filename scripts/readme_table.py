@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- study-table:begin -->", "<!-- study-table:end -->"
 
 
 def cpu_name() -> str:
@@ -61,14 +60,10 @@ def main(argv=None) -> int:
     p.add_argument("--run-seconds", type=float, default=None)
     p.add_argument("--readme", default=str(ROOT / "README.md"))
     args = p.parse_args(argv)
-    readme = Path(args.readme)
-    doc = readme.read_text(encoding="utf-8")
-    if BEGIN not in doc or END not in doc:
-        print(f"{readme}: the markers {BEGIN} and {END} are missing", file=sys.stderr)
-        return 1
-    head, rest = doc.split(BEGIN, 1)
+    from usbkit.safeio import write_between_markers
+
     text = section(Path(args.report), args.run_seconds)
-    readme.write_text(head + BEGIN + "\n" + text + END + rest.split(END, 1)[1], encoding="utf-8")
+    write_between_markers(args.readme, "study-table", text)
     print(text)
     return 0
 

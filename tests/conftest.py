@@ -94,20 +94,6 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 def chromium_path() -> str | None:
-    import shutil
+    from usbkit.report.figures import browser_path
 
-    for name in (os.environ.get("BROWSER_PATH") or "", "chromium", "chromium-browser"):
-        if name and (Path(name).exists() or shutil.which(name)):
-            return name if Path(name).exists() else shutil.which(name)
-    return None
-
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+    return browser_path()

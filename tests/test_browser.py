@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
-from conftest import ARTIFACTS, CHROMIUM_ARGS, chromium_path, run_detections
+from conftest import ARTIFACTS, chromium_path, run_detections
+
+from usbkit.report.lab import CHROMIUM_ARGS, run_all_cells
 
 pytestmark = pytest.mark.browser
 
@@ -19,18 +15,14 @@ if chromium_path() is None:  # pragma: no cover - make install provides Chromium
     pytest.skip("no system Chromium (apt-get install chromium)", allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=list(CHROMIUM_ARGS)
+        )
         yield b
         b.close()
 
@@ -94,66 +86,20 @@ def test_static_viewer_page_moves_with_keys_slider_timeline_and_play(
     page.screenshot(path=str(ARTIFACTS / "static_viewer.png"), full_page=True)
 
 
-def _quiet_lab_settings(tmp_path):
-    """JupyterLab settings without the news pop-up (it would cover the viewer)."""
-    folder = tmp_path / "lab-settings" / "@jupyterlab" / "apputils-extension"
-    folder.mkdir(parents=True)
-    (folder / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    return tmp_path / "lab-settings"
-
-
 @pytest.fixture
 def jupyterlab(tiny_cohort, tmp_path):
     """JupyterLab opened on a workspace as a user has it after `make report`: the notebooks in
     notebooks/ as shipped (parameters untouched) and the run in reports/latest."""
-    from usbkit.report.lab import prepare_workspace
+    from usbkit.report.lab import headless_lab, prepare_workspace
 
     root = tmp_path / "workspace"
     root.mkdir()
     prepare_workspace(root)
     (root / "reports").mkdir()
     shutil.copytree(tiny_cohort, root / "reports" / "latest")  # the notebooks may write into it
-    port, token = _free_port(), "usbkit-test"
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"),
-        "JUPYTERLAB_SETTINGS_DIR": str(_quiet_lab_settings(tmp_path)),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt"),
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            f"--port={port}",
-            "--ip=127.0.0.1",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-            "--allow-root",
-            "--LabApp.news_url=",
-            "--ServerApp.disable_check_xsrf=True",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("JupyterLab did not start")
-    yield f"{url}/lab/tree/notebooks/{{}}.ipynb?token={token}"
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    (tmp_path / "lab").mkdir()
+    with headless_lab(root, tmp_path / "lab") as lab:
+        yield lab.notebook("notebooks/{}.ipynb")
 
 
 def test_scrubber_in_jupyterlab_changes_frame_with_slider_and_arrow_key(jupyterlab, browser):
@@ -171,12 +117,7 @@ def test_each_notebook_runs_all_in_jupyterlab_from_its_own_folder(jupyterlab, br
     """The shipped notebook, parameters untouched, opened in notebooks/ of a workspace that
     has had `make report`: Run All finishes every cell without an error."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(jupyterlab.format(name))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    _accept_kernel_dialog(page)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=30_000)
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click(timeout=10_000)
-    _accept_kernel_dialog(page)
+    run_all_cells(page, jupyterlab.format(name))
     page.wait_for_function(
         "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];"
         " return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }",
@@ -188,21 +129,8 @@ def test_each_notebook_runs_all_in_jupyterlab_from_its_own_folder(jupyterlab, br
     page.screenshot(path=str(ARTIFACTS / f"jupyterlab_{name}.png"))
 
 
-def _accept_kernel_dialog(page, timeout_ms: int = 5000) -> None:
-    """Some JupyterLab set-ups ask which kernel to start: take the proposed Python 3 kernel."""
-    try:
-        page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=timeout_ms)
-    except Exception:  # no dialog: the kernel started by itself
-        pass
-
-
 def _drive_scrubber(page, jupyterlab):
-    page.goto(jupyterlab)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    _accept_kernel_dialog(page)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=30_000)
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click(timeout=10_000)
-    _accept_kernel_dialog(page)
+    run_all_cells(page, jupyterlab)
     _wait_frame(page, 0, timeout=180_000)
     page.locator(f"{VIEWER} canvas").first.click()
     page.keyboard.press("ArrowRight")

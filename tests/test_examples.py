@@ -17,6 +17,7 @@ MODULES = [
     "usbkit.evaluation.froc",
     "usbkit.evaluation.results",
     "usbkit.evaluation.power",
+    "usbkit.models.train",
     "usbkit.viewer.scrubber",
     "usbkit.report.findings",
 ]

@@ -125,7 +125,7 @@ def test_training_killed_mid_epoch_resumes_from_the_last_finished_epoch(tmp_path
     code = (
         "from usbkit.models.train import TrainConfig, train; from usbkit.models import ModelConfig;"
         f"cfg = TrainConfig(study={str(study)!r}, model=ModelConfig(kind='frame', input_size=(64, 80), width=16),"
-        " epochs=40, batch=2, window_length=4, window_step=2);"
+        " epochs=40, batch=2, window_length=4, window_step=2, frames_per_epoch=256);"
         f"train(cfg, {str(run)!r}, progress=False)"
     )
     proc = subprocess.Popen(

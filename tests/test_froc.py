@@ -360,3 +360,18 @@ def test_rate_scans_tracks_are_per_clip_in_creation_order():
     # 0.3 box starts track 0, the 0.2 box track 1, which the frame-1 box (0.9) joins
     assert t["score"].tolist() == [0.4, 0.7, 0.3, 0.9]
     assert t["patient_id"].tolist() == ["p_a", "p_a", "p_b", "p_b"]
+    # each track says where its best detection is (the 0.9 box of frame 1 for b's track 1)
+    assert t["frame"].tolist() == [0, 2, 0, 1]
+    assert t[["x0", "y0", "x1", "y1"]].to_numpy().tolist() == [
+        [80, 80, 90, 90],
+        [50, 50, 60, 60],
+        [0, 0, 5, 5],
+        [51, 50, 61, 60],
+    ]
+
+
+def test_rate_scans_with_no_false_positive_has_no_tracks():
+    g = gt(("a", 0, "L", 0, 0, 10, 10))
+    r = rate_scans(g, det(("a", 0, 0.8, 1, 1, 9, 9)), clips("a"), n_frames=1)
+    assert r.tracks.empty
+    assert list(r.tracks.columns)[:4] == ["clip_id", "patient_id", "track", "score"]

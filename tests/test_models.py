@@ -163,7 +163,8 @@ def test_two_process_gloo_training(easy, tmp_path):
         "import sys; from dataclasses import replace; from usbkit.models.train import TrainConfig, train;"
         "from usbkit.models import ModelConfig;"
         f"cfg = TrainConfig(study={str(easy)!r}, model=ModelConfig(kind='sequence', input_size=(64, 80),"
-        " width=16, window=4, embed=4), epochs=2, batch=2, window_length=4, window_step=2, device='cpu');"
+        " width=16, window=4, embed=4), epochs=2, batch=2, window_length=4, window_step=2,"
+        " frames_per_epoch=64, device='cpu');"
         f"train(cfg, {str(tmp_path / 'ddp')!r}, progress=False)"
     )
     script = tmp_path / "ddp_train.py"

@@ -131,7 +131,9 @@ def test_report_from_an_installed_wheel_runs_the_four_notebooks_end_to_end(
 def _every_page_opens_offline(report: Path) -> None:
     """Every page of a finished report, opened in Chromium with the network off, asks no other
     host for anything and shows every figure and viewer."""
-    from conftest import CHROMIUM_ARGS, chromium_path
+    from conftest import chromium_path
+
+    from usbkit.report.lab import CHROMIUM_ARGS
 
     if chromium_path() is None:  # pragma: no cover - make install provides Chromium
         pytest.skip("no system Chromium")
@@ -141,7 +143,7 @@ def _every_page_opens_offline(report: Path) -> None:
     assert len(pages) >= 8  # index, 4 notebooks, figures, viewer pages
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+            executable_path=chromium_path(), headless=True, args=list(CHROMIUM_ARGS)
         )
         context = browser.new_context(offline=True)
         remote = []

@@ -13,6 +13,7 @@ import pytest
 import torch
 from test_models import SMALL, _cfg, easy_study
 
+from usbkit.errors import UsbkitError
 from usbkit.models.config import ModelConfig, TrainConfig
 from usbkit.models.data import epoch_windows, ultrasound_jitter
 from usbkit.models.ema import WeightAverage
@@ -86,7 +87,7 @@ def test_the_moving_average_follows_the_weights_with_its_ramped_decay():
 
 
 def test_stale_epochs_counts_the_epochs_since_the_best_validation():
-    cfg = TrainConfig(patience=2)
+    cfg = TrainConfig(patience=2, select_by="jafroc")
     # the key is the JAFROC figure of merit, then the sensitivity
     log = [
         {"val_jafroc": 0.5, "val_sensitivity": 0.5},
@@ -97,6 +98,21 @@ def test_stale_epochs_counts_the_epochs_since_the_best_validation():
     assert stale_epochs(log, cfg, validated=True) == 2
     assert stale_epochs(log[:2], cfg, validated=True) == 0
     assert stale_epochs(log, cfg, validated=False) == 0
+
+
+def test_the_default_key_is_frame_level_ap50_with_jafroc_breaking_ties():
+    cfg = TrainConfig(patience=2)
+    assert cfg.select_by == "ap50"
+    log = [
+        {"val_ap50": 0.40, "val_jafroc": 0.74},  # best JAFROC, but the lowest AP50
+        {"val_ap50": 0.55, "val_jafroc": 0.70},
+        {"val_ap50": 0.55, "val_jafroc": 0.71},  # same AP50, better JAFROC: the best
+        {"val_ap50": 0.50, "val_jafroc": 0.73},
+    ]
+    assert stale_epochs(log, cfg, validated=True) == 1
+    assert stale_epochs(log, replace(cfg, select_by="jafroc"), validated=True) == 3
+    with pytest.raises(UsbkitError, match="select_by 'sensitivity' is not one of ap50, jafroc"):
+        TrainConfig(select_by="sensitivity")
 
 
 def test_training_stops_early_when_validation_no_longer_improves(easy, tmp_path, monkeypatch):
@@ -110,7 +126,7 @@ def test_training_stops_early_when_validation_no_longer_improves(easy, tmp_path,
     # equal keys keep the run going; a worse key after them stops it
     assert len(log) == 6
     seq = iter([0.9, 0.5, 0.5, 0.5, 0.5, 0.5])
-    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {**flat, "val_jafroc": next(seq)})
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {**flat, "val_ap50": next(seq)})
     run = train(_cfg(easy, "frame", epochs=6, patience=2), tmp_path / "run2", progress=False)
     log = json.loads((run / "log.json").read_text())
     assert [r["epoch"] for r in log] == [1, 2, 3]

@@ -70,6 +70,39 @@ def write_text(dest: str | Path, text: str, *, overwrite: bool = True) -> Path:
     return Path(dest)
 
 
+def write_between_markers(dest: str | Path, name: str, text: str) -> Path:
+    r"""Replace what lies between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in a
+    Markdown file with ``text`` (the markers stay; the file is rewritten atomically).
+
+    The documentation's generated parts (the README's table, the calibration results) are
+    written this way, so the numbers in them always come from a run.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> doc = pathlib.Path(tempfile.mkdtemp()) / "doc.md"
+    >>> _ = doc.write_text("Intro\n<!-- t:begin -->\nold\n<!-- t:end -->\nEnd\n")
+    >>> print(write_between_markers(doc, "t", "new\n").read_text(), end="")
+    Intro
+    <!-- t:begin -->
+    new
+    <!-- t:end -->
+    End
+    """
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    doc = Path(dest).read_text(encoding="utf-8")
+    if doc.count(begin) != 1 or doc.count(end) != 1 or doc.index(begin) > doc.index(end):
+        raise UsbkitError(
+            f"this file needs the markers {begin} and {end}, once each and in that order",
+            file=dest,
+            fix="Put the two markers where the generated text belongs",
+        )
+    head, rest = doc.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    body = text if text.endswith("\n") else text + "\n"
+    return write_text(dest, head + begin + "\n" + body + end + tail)
+
+
 def write_csv(dest: str | Path, frame, *, overwrite: bool = True) -> Path:
     """Write a pandas DataFrame as CSV atomically."""
     with atomic_path(dest, overwrite=overwrite) as tmp:

@@ -226,7 +226,9 @@ class ScanRatings:
     lesions : DataFrame
         ``clip_id, lesion_id, patient_id, rating`` (``-inf`` when never hit).
     tracks : DataFrame
-        ``clip_id, patient_id, track, score``: one row per FP track.
+        ``clip_id, patient_id, track, score, frame, x0, y0, x1, y1``: one row per FP track;
+        ``score`` is its best detection's, and ``frame`` and the box say where that
+        detection is (the first in detection order when scores tie).
     clips : DataFrame
         ``clip_id, patient_id``: every clip evaluated, lesion-free ones included.
     frame_boxes : DataFrame
@@ -297,22 +299,26 @@ def rate_scans(
         fps[["x0", "y0", "x1", "y1"]].to_numpy(float),
         clips=code,
     )
-    # one row per track, by clip id then creation order; its score is its best detection's
+    # one row per track, by clip id then creation order, described by its best detection
     key = code.astype(np.int64) * (len(tid) + 1) + tid
-    uniq, first = np.unique(key, return_inverse=True)
-    best = np.full(len(uniq), -np.inf)
-    np.maximum.at(best, first.ravel(), fps["score"].to_numpy(float))
+    uniq, track_of = np.unique(key, return_inverse=True)
+    track_of = track_of.ravel()
+    scores = fps["score"].to_numpy(float)
+    by_track = np.lexsort((-scores, track_of))  # stable: ties keep detection order
+    best = by_track[np.flatnonzero(np.diff(track_of[by_track], prepend=-1))]
     tracks = pd.DataFrame(
         {
             "clip_id": pd.Series(np.asarray(clip_ids, dtype=object)[uniq // (len(tid) + 1)]),
             "track": (uniq % (len(tid) + 1)).astype(int),
-            "score": best,
+            "score": scores[best],
+            "frame": fps["frame"].to_numpy(np.int64)[best],
+            **{c: fps[c].to_numpy(float)[best] for c in ("x0", "y0", "x1", "y1")},
         }
     )
     tracks["patient_id"] = tracks["clip_id"].map(pid).to_numpy()
     return ScanRatings(
         lesions=lesions[["clip_id", "lesion_id", "patient_id", "rating"]],
-        tracks=tracks[["clip_id", "patient_id", "track", "score"]],
+        tracks=tracks[["clip_id", "patient_id", "track", "score", "frame", "x0", "y0", "x1", "y1"]],
         clips=clips[["clip_id", "patient_id"]].reset_index(drop=True),
         frame_boxes=frame_boxes,
         frame_fp_scores=fps["score"].to_numpy(float),

@@ -107,16 +107,23 @@ class TrainConfig:
         (per step; 0 turns it off and the trained weights themselves are used). The decay
         ramps up as ``min(ema, (1 + n) / (10 + n))`` over the first steps.
     patience : int
-        Early stopping: end the run when the validation key (JAFROC figure of merit, then
-        sensitivity) has not improved for this many epochs (0: never stop early; needs a
-        validation split).
+        Early stopping: end the run when the validation key (``select_by``) has not improved
+        for this many epochs (0: never stop early; needs a validation split).
+    select_by : {'ap50', 'jafroc'}
+        The validation key that keeps the best epoch and stops the run early: frame-level
+        AP50 with the JAFROC figure of merit as tie-break (``ap50``), or the JAFROC figure of
+        merit with the sensitivity at ``val_fp_rate`` as tie-break (``jafroc``). AP50 is the
+        default because it is computed over every annotated frame of the validation clips
+        (thousands of boxes), so it moves smoothly from epoch to epoch; the scan-level
+        JAFROC of a validation split of some twenty lesions jumps by whole lesions, and kept
+        the shipped single-frame detector at an early epoch (docs/calibration.md).
     seed : int
         Random seed.
     device : str
         ``auto`` (a GPU when there is one), ``cpu``, ``cuda`` or ``mps``.
     val_fp_rate : float
-        FP/scan rate of the validation sensitivity (the tie-break of the best epoch, after
-        the JAFROC figure of merit) and of the operating point a checkpoint carries.
+        FP/scan rate of the validation sensitivity (the tie-break of ``select_by='jafroc'``)
+        and of the operating point a checkpoint carries.
     train_split : str
         The split the model learns from.
     val_split : str
@@ -147,6 +154,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     ema: float = 0.995
     patience: int = 8
+    select_by: str = "ap50"
     seed: int = 0
     device: str = "auto"
     val_fp_rate: float = 0.5
@@ -173,6 +181,7 @@ class TrainConfig:
             ("heat_radius", self.heat_radius, ("proportional", "centernet")),
             ("box_loss", self.box_loss, ("l1-log", "giou")),
             ("augment", self.augment, ("basic", "ultrasound", "none")),
+            ("select_by", self.select_by, ("ap50", "jafroc")),
         ):
             _check(value in allowed, f"{name} '{value}' is not one of {', '.join(allowed)}")
 

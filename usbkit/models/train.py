@@ -8,13 +8,12 @@ sequence model only adds temporal context. Each epoch (:func:`train_one_epoch`) 
 into targets; the model minimises the CenterNet loss (focal heatmap + scale-aware box loss +
 offset, :mod:`usbkit.models.centernet`) with AdamW under a warm-up-then-cosine schedule, and
 an exponential moving average of its weights (:class:`usbkit.models.ema.WeightAverage`) is
-kept. Rank 0 then validates the averaged weights (:func:`evaluate`: the JAFROC figure of merit
-of the scan-level FROC curve, with scan-level sensitivity at ``val_fp_rate`` FP/scan, as
-defined in docs/metrics.md, "Sensitivity at an FP rate", as tie-break, and frame-level AP50),
-appends a row to
+kept. Rank 0 then validates the averaged weights (:func:`evaluate`: frame-level AP50, the
+JAFROC figure of merit of the scan-level FROC curve and scan-level sensitivity at
+``val_fp_rate`` FP/scan, as defined in docs/metrics.md), appends a row to
 ``log.csv``/``log.json``, and saves ``last.pt`` (atomically) and, when the epoch is the best so
-far, ``best.pt`` (:func:`save_checkpoint`). Training stops early when validation has not
-improved for ``patience`` epochs.
+far by ``TrainConfig.select_by`` (:func:`epoch_key`), ``best.pt`` (:func:`save_checkpoint`).
+Training stops early when that key has not improved for ``patience`` epochs.
 
 Resumable (starting the same command again continues after the last finished epoch, see
 :func:`resume_state`), seeded and deterministic on CPU, mixed precision on CUDA, and
@@ -129,7 +128,7 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
                 row.update(evaluate(average.model, val_clips, cfg.val_fp_rate, device))
             row["seconds"] = time.perf_counter() - t0
             log.append(row)
-            key = epoch_key(row, epoch, validated=bool(val_clips))
+            key = epoch_key(row, epoch, validated=bool(val_clips), select_by=cfg.select_by)
             if key >= best_key:
                 best_key = key
                 save_checkpoint(out / "best.pt", average.model, cfg, epoch, log)
@@ -189,7 +188,7 @@ def stale_epochs(log: list[dict], cfg: TrainConfig, validated: bool) -> int:
     """
     if not validated or not log:
         return 0
-    keys = [epoch_key(r, i, validated=True) for i, r in enumerate(log)]
+    keys = [epoch_key(r, i, validated=True, select_by=cfg.select_by) for i, r in enumerate(log)]
     best = max(range(len(keys)), key=lambda i: (keys[i], i))
     return len(keys) - 1 - best
 
@@ -450,7 +449,9 @@ def warmup_cosine(
     )
 
 
-def epoch_key(row: dict, epoch: int, validated: bool) -> tuple[float, float]:
+def epoch_key(
+    row: dict, epoch: int, validated: bool, select_by: str = "ap50"
+) -> tuple[float, float]:
     """Sort key of an epoch for keeping the best one (the latest wins ties).
 
     Parameters
@@ -461,18 +462,33 @@ def epoch_key(row: dict, epoch: int, validated: bool) -> tuple[float, float]:
         Zero-based epoch number.
     validated : bool
         Whether the run has validation clips.
+    select_by : {'ap50', 'jafroc'}
+        ``TrainConfig.select_by``.
 
     Returns
     -------
     tuple of float
-        ``(val_jafroc, val_sensitivity)`` with validation, else ``(epoch, 0)`` (the last
-        epoch is kept). The JAFROC figure of merit summarises the whole scan-level FROC
-        curve, so on a small validation split it moves smoothly from epoch to epoch where the
-        sensitivity at one FP rate jumps by whole lesions; that sensitivity breaks ties.
+        With validation: ``(val_ap50, val_jafroc)`` for ``ap50``, ``(val_jafroc,
+        val_sensitivity)`` for ``jafroc`` (a missing value counts as minus infinity).
+        Without validation: ``(epoch, 0)``, so the last epoch is kept. Frame-level AP50 is
+        computed over every annotated validation frame, so it moves smoothly from epoch to
+        epoch; the scan-level figures of a small validation split move by whole lesions.
+
+    Examples
+    --------
+    >>> epoch_key({"val_ap50": 0.6, "val_jafroc": 0.7}, 3, validated=True)
+    (0.6, 0.7)
+    >>> epoch_key({"val_jafroc": 0.7, "val_sensitivity": 0.5}, 3, True, select_by="jafroc")
+    (0.7, 0.5)
+    >>> epoch_key({}, 3, validated=False)
+    (3.0, 0.0)
     """
-    if validated:
-        return row.get("val_jafroc", -math.inf), row.get("val_sensitivity", -math.inf)
-    return float(epoch), 0.0
+    if not validated:
+        return float(epoch), 0.0
+    first, second = (
+        ("val_ap50", "val_jafroc") if select_by == "ap50" else ("val_jafroc", "val_sensitivity")
+    )
+    return row.get(first, -math.inf), row.get(second, -math.inf)
 
 
 def save_checkpoint(
@@ -593,8 +609,15 @@ def resume_state(
             file=out,
             fix="Choose a new --out folder, or repeat the original command to resume",
         )
-    best_key = tuple(state.get("best_key", (-math.inf, -math.inf)))
-    return replace(old, epochs=cfg.epochs), state["epoch"] + 1, state["log"], best_key, state
+    log = state["log"]
+    # the best key so far, recomputed from the log by the run's own rule (a run saved before
+    # ``select_by`` existed reads with today's default and goes on by it)
+    validated = any("val_jafroc" in r for r in log)
+    best_key = max(
+        (epoch_key(r, i, validated, old.select_by) for i, r in enumerate(log)),
+        default=(-math.inf, -math.inf),
+    )
+    return replace(old, epochs=cfg.epochs), state["epoch"] + 1, log, best_key, state
 
 
 def log_epoch(out: Path, log: list[dict], on_epoch=None, progress: bool = False) -> None:
