@@ -195,3 +195,23 @@ def test_video_frames_read_from_the_luma_plane_equal_ffmpegs_gray_conversion(
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
             assert np.array_equal(video_gray(frame), frame.to_ndarray(format="gray"))
+
+
+def test_the_luma_table_two_pixels_at_a_time_equals_one_pixel_at_a_time():
+    from usbkit.io.decode import apply_luma_lut, luma_lut
+
+    lut = luma_lut("yuv420p", 1)  # limited range: a table that is not the identity
+    assert lut is not None and not np.array_equal(lut, np.arange(256))
+    rng = np.random.default_rng(0)
+    plane = rng.integers(0, 256, (37, 96), dtype=np.uint8)
+    for y in (plane, plane[:, :64], plane[:, :63], plane[:, 1:65], plane[::2, :80]):
+        assert np.array_equal(apply_luma_lut(lut, y), np.take(lut, y)), y.shape
+
+
+def test_a_clip_decoded_without_the_cache_equals_the_cached_frames(tmp_path):
+    frames = np.random.default_rng(5).integers(0, 256, (21, 48, 64), dtype=np.uint8)
+    path = write_video(frames, tmp_path / "v.mp4", fps=10)
+    cached = open_clip(path, ReaderSettings(crop=False, cache=True, cache_dir=tmp_path / "c"))
+    plain = open_clip(path, ReaderSettings(crop=False, cache=False))
+    assert len(plain) == len(cached) == 21
+    assert np.array_equal(np.asarray(plain.frames), np.asarray(cached.frames))

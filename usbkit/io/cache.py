@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from usbkit.errors import UsbkitError
 from usbkit.io.decode import Decoded, folder_frames, iter_frames, media_kind
 from usbkit.io.notices import warn
 from usbkit.io.values import FPS
@@ -232,8 +233,8 @@ def _write_entry(entry: Path, frames: Iterable[np.ndarray], info: Decoded, kind:
     try:
         n, shape, crc = 0, None, 0
         with open(tmp / "frames.u8", "wb") as fh:
-            for frame in frames:
-                data = frame.tobytes()
+            for frame in frames:  # C-contiguous uint8 (iter_frames): written as they are
+                data = memoryview(frame).cast("B")
                 fh.write(data)
                 crc = zlib.crc32(data, crc)
                 shape = frame.shape
@@ -284,7 +285,17 @@ def _memmap(entry: Path, meta: dict) -> np.ndarray:
 def decode_in_memory(path: Path) -> tuple[np.ndarray, dict]:
     """Decode every frame of ``path`` into memory (no cache); return frames and metadata."""
     info = Decoded()
-    frames = np.stack(list(iter_frames(path, info)))
+    frames, n = None, 0
+    for frame in iter_frames(path, info):
+        if frames is None:  # sized once from the file's own count where it gives one
+            frames = np.empty((max(info.frames_hint, 16), *frame.shape), np.uint8)
+        elif n == len(frames):
+            frames = np.concatenate([frames, np.empty_like(frames)])
+        frames[n] = frame
+        n += 1
+    if frames is None:  # the decoders raise for a clip without frames; kept as a guard
+        raise UsbkitError("no frame could be decoded from this clip", file=path)
+    frames = frames if n == len(frames) else frames[:n].copy()
     meta = {
         "n_frames": int(len(frames)),
         "height": int(frames.shape[1]),

@@ -83,11 +83,15 @@ class Decoded:
         Where it came from (``container``, ``FrameTime``, ``default``, ...).
     fps_note : str, optional
         A timing tag that was present but unusable (the rate fell back to another source).
+    frames_hint : int
+        The number of frames the file says it holds (0: not said); known before the first
+        frame, so a reader can size its buffer once. Only a hint: the frames decoded count.
     """
 
     fps: float | None = None
     fps_source: str = "default"
     fps_note: str | None = None
+    frames_hint: int = 0
 
 
 def require_media(path: Path) -> None:
@@ -185,6 +189,27 @@ def luma_lut(fmt: str, color_range: int) -> np.ndarray | None:
     return _IDENTITY if np.array_equal(lut, _IDENTITY) else lut
 
 
+@functools.lru_cache(maxsize=32)
+def _pair_lut(lut_bytes: bytes) -> np.ndarray:
+    """The luma table applied to two pixels at once: 65,536 uint16 entries, each byte of the
+    index mapped through the table on its own (so byte order does not matter)."""
+    lut = np.frombuffer(lut_bytes, np.uint8)
+    v = np.arange(65536)
+    return lut[v & 255].astype(np.uint16) | (lut[v >> 8].astype(np.uint16) << 8)
+
+
+def apply_luma_lut(lut: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``lut[y]`` for a uint8 image ``y`` whose rows are contiguous, two pixels per lookup
+    where the width is even (about twice as fast as one by one); exactly ``np.take(lut, y)``.
+    """
+    out = np.empty(y.shape, np.uint8)
+    if y.shape[-1] % 2 == 0 and y.strides[-1] == 1:
+        np.take(_pair_lut(lut.tobytes()), y.view(np.uint16), out=out.view(np.uint16))
+    else:
+        np.take(lut, y, out=out)
+    return out
+
+
 def video_gray(frame) -> np.ndarray:
     """A decoded video frame as grayscale uint8: its luma plane through :func:`luma_lut`
     where the pixel format has one (fast, exact), else FFmpeg's conversion."""
@@ -197,7 +222,7 @@ def video_gray(frame) -> np.ndarray:
             y = y[: frame.height, : frame.width]
             if lut is _IDENTITY:  # full-range video: the Y plane is the gray image
                 return y.copy()
-            return np.take(lut, y)
+            return apply_luma_lut(lut, y)
     return frame.to_ndarray(format="gray")
 
 
@@ -221,6 +246,7 @@ def _decode_video(path: Path, info: Decoded) -> Iterator[np.ndarray]:
         if rate and FPS.accepts(float(rate)):
             info.fps, info.fps_source = float(rate), "container"
         declared = int(stream.frames or 0)
+        info.frames_hint = declared
         tb = stream.time_base
         start = _seconds(stream.start_time, tb) or 0.0
         length = _seconds(stream.duration, tb)
