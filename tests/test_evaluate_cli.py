@@ -174,3 +174,28 @@ def test_evaluation_is_reproducible_from_the_seed(study, tmp_path):
     r2 = evaluate_study(study, {"a": a, "b": b}, tmp_path / "r2", cfg, progress=False)
     assert r1 == r2
     assert np.isfinite(r1["models"]["a"]["jafroc_fom"])
+
+
+def test_static_images_inside_nested_export_blocks_share_one_browser_closed_at_the_end(
+    tmp_path,
+):
+    import kaleido
+    import plotly.graph_objects as go
+
+    from usbkit.report.figures import browser_path, save_figure, static_export
+
+    if browser_path() is None:  # pragma: no cover - make install provides Chromium
+        pytest.skip("no system Chromium")
+    running = kaleido._global_server.is_running  # kaleido's one export server
+    fig = go.Figure(go.Scatter(x=[0, 1, 2], y=[2, 0, 1]))
+    with static_export():
+        assert running()
+        with static_export():
+            save_figure(fig, tmp_path / "a")
+        assert running()  # the inner block leaves the outer block's browser open
+        save_figure(fig, tmp_path / "b")
+    assert not running()
+    save_figure(fig, tmp_path / "c")  # outside a block: a browser of its own, as before
+    for stem in "abc":
+        assert (tmp_path / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (tmp_path / f"{stem}.svg").read_text().lstrip().startswith("<svg")

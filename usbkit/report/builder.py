@@ -428,8 +428,7 @@ def copy_figures(index: Path, dest: str | Path) -> list[Path]:
     # the labelled anatomy of a synthetic frame (the README's picture of the cohort), drawn
     # with the synthetic study's own settings when the run has one
     from usbkit.report.explore import anatomy_figure
-    from usbkit.report.figures import browser_path
-    from usbkit.safeio import atomic_path
+    from usbkit.report.figures import browser_path, static_export, write_static
     from usbkit.synth.config import SynthConfig
 
     if browser_path():
@@ -441,8 +440,7 @@ def copy_figures(index: Path, dest: str | Path) -> list[Path]:
         }
         if config.exists():  # frames of a synthetic sweep (the README's picture of a clip)
             pictures["synth_frames"] = example_frames_figure(run.load_study())
-        for stem, fig in pictures.items():
-            with atomic_path(dest / f"{stem}.png") as tmp:
-                fig.write_image(tmp, format="png", scale=2)
-            copied.append(dest / f"{stem}.png")
+        with static_export():
+            for stem, fig in pictures.items():
+                copied.append(write_static(fig, dest / f"{stem}.png", "png", scale=2))
     return copied
