@@ -33,6 +33,8 @@ VIEWER = ".usbkit-viewer"
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
+    if browser_path() is None:
+        raise SystemExit("needs a system Chromium (apt-get install chromium)")
     tmp = Path(tempfile.mkdtemp())
     try:
         cfg = preset_config("quick", patients=1, seed=3)

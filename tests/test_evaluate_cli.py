@@ -176,8 +176,8 @@ def test_evaluation_is_reproducible_from_the_seed(study, tmp_path):
     assert np.isfinite(r1["models"]["a"]["jafroc_fom"])
 
 
-def test_static_images_inside_nested_export_blocks_share_one_browser_closed_at_the_end(
-    tmp_path,
+def test_static_images_of_nested_export_blocks_are_drawn_together_when_the_outer_block_ends(
+    tmp_path, monkeypatch
 ):
     import kaleido
     import plotly.graph_objects as go
@@ -186,16 +186,24 @@ def test_static_images_inside_nested_export_blocks_share_one_browser_closed_at_t
 
     if browser_path() is None:  # pragma: no cover - make install provides Chromium
         pytest.skip("no system Chromium")
-    running = kaleido._global_server.is_running  # kaleido's one export server
+    sessions = []  # each call of kaleido's batch writer is one browser session
+    batch = kaleido.write_fig_from_object_sync
+    monkeypatch.setattr(
+        kaleido,
+        "write_fig_from_object_sync",
+        lambda specs, **kw: sessions.append(1) or batch(specs, **kw),
+    )
     fig = go.Figure(go.Scatter(x=[0, 1, 2], y=[2, 0, 1]))
     with static_export():
-        assert running()
         with static_export():
             save_figure(fig, tmp_path / "a")
-        assert running()  # the inner block leaves the outer block's browser open
         save_figure(fig, tmp_path / "b")
-    assert not running()
-    save_figure(fig, tmp_path / "c")  # outside a block: a browser of its own, as before
-    for stem in "abc":
+        assert not (tmp_path / "a.png").exists()  # drawn when the outer block ends
+    assert len(sessions) == 1
+    with pytest.raises(RuntimeError), static_export():
+        save_figure(fig, tmp_path / "c")
+        raise RuntimeError("a step failed")
+    assert not list(tmp_path.glob("c.*[gp]"))  # nothing half-done: no c.png, no c.svg
+    for stem in "ab":
         assert (tmp_path / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (tmp_path / f"{stem}.svg").read_text().lstrip().startswith("<svg")

@@ -208,10 +208,33 @@ def test_the_luma_table_two_pixels_at_a_time_equals_one_pixel_at_a_time():
         assert np.array_equal(apply_luma_lut(lut, y), np.take(lut, y)), y.shape
 
 
-def test_a_clip_decoded_without_the_cache_equals_the_cached_frames(tmp_path):
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".gif"])  # frame count in the header or not
+def test_a_clip_decoded_without_the_cache_equals_the_cached_frames(tmp_path, suffix):
     frames = np.random.default_rng(5).integers(0, 256, (21, 48, 64), dtype=np.uint8)
-    path = write_video(frames, tmp_path / "v.mp4", fps=10)
+    path = tmp_path / f"v{suffix}"
+    write_gif(frames, path) if suffix == ".gif" else write_video(frames, path, fps=10)
     cached = open_clip(path, ReaderSettings(crop=False, cache=True, cache_dir=tmp_path / "c"))
     plain = open_clip(path, ReaderSettings(crop=False, cache=False))
     assert len(plain) == len(cached) == 21
     assert np.array_equal(np.asarray(plain.frames), np.asarray(cached.frames))
+
+
+@pytest.mark.parametrize("hint", [0, 5, 21, 40, 10**9])  # 10**9: a forged header
+def test_frames_in_memory_do_not_depend_on_the_frame_count_the_header_gives(
+    tmp_path, monkeypatch, hint
+):
+    from usbkit.io import cache
+
+    frames = np.random.default_rng(6).integers(0, 256, (21, 48, 64), dtype=np.uint8)
+    path = write_video(frames, tmp_path / "v.mp4", fps=10)
+    truth, _ = cache.decode_in_memory(path)
+    real = cache.iter_frames
+
+    def lying(p, info=None):  # the header's count, right or wrong, is only a hint
+        for k, frame in enumerate(real(p, info)):
+            info.frames_hint = hint if k == 0 else info.frames_hint
+            yield frame
+
+    monkeypatch.setattr(cache, "iter_frames", lying)
+    got, meta = cache.decode_in_memory(path)
+    assert meta["n_frames"] == 21 and np.array_equal(got, truth)

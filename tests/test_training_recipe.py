@@ -201,3 +201,16 @@ def test_the_training_figure_shows_loss_validation_froc_sensitivity_and_ap50_per
     fig = loss_figure({"single frame": log, "sequence": log.drop(columns="val_ap50")})
     assert len(fig.data) == 4 + 3
     assert [list(t.y) for t in fig.data[:4]] == [[5.0, 4.0], [0.4, 0.6], [0.5, 0.7], [0.2, 0.5]]
+
+
+def test_a_run_saved_before_select_by_existed_resumes_keeping_by_jafroc(easy, tmp_path):
+    from usbkit.models.train import resume_state
+
+    cfg = _cfg(easy, "frame", epochs=1)
+    run = train(cfg, tmp_path / "run", progress=False)
+    assert resume_state(run, replace(cfg, epochs=2))[0].select_by == "ap50"
+    state = torch.load(run / "last.pt", weights_only=True)
+    del state["train_config"]["select_by"]  # as written by earlier versions
+    torch.save(state, run / "last.pt")
+    resumed, start, log, _, _ = resume_state(run, replace(cfg, epochs=2))
+    assert resumed.select_by == "jafroc" and start == 1 and len(log) == 1

@@ -282,20 +282,32 @@ def _memmap(entry: Path, meta: dict) -> np.ndarray:
     return np.memmap(entry / "frames.u8", dtype=np.uint8, mode="r", shape=shape)
 
 
+#: The most memory a clip's frame count, as its header gives it, may reserve before decoding
+#: (a damaged or forged header must not ask for more than the machine has).
+PREALLOCATE_BYTES = 1 << 30
+
+
 def decode_in_memory(path: Path) -> tuple[np.ndarray, dict]:
     """Decode every frame of ``path`` into memory (no cache); return frames and metadata."""
     info = Decoded()
-    frames, n = None, 0
+    buf, extra, n = None, [], 0
     for frame in iter_frames(path, info):
-        if frames is None:  # sized once from the file's own count where it gives one
-            frames = np.empty((max(info.frames_hint, 16), *frame.shape), np.uint8)
-        elif n == len(frames):
-            frames = np.concatenate([frames, np.empty_like(frames)])
-        frames[n] = frame
+        if buf is None:  # sized once from the file's own frame count, where it gives one
+            cap = min(info.frames_hint, PREALLOCATE_BYTES // max(frame.nbytes, 1))
+            buf = np.empty((cap, *frame.shape), np.uint8)
+        if n < len(buf):
+            buf[n] = frame
+        else:  # no count, or more frames than it said (decoding decides, not the header)
+            extra.append(frame)
         n += 1
-    if frames is None:  # the decoders raise for a clip without frames; kept as a guard
+    if buf is None:  # the decoders raise for a clip without frames; kept as a guard
         raise UsbkitError("no frame could be decoded from this clip", file=path)
-    frames = frames if n == len(frames) else frames[:n].copy()
+    if not len(buf):
+        frames = np.stack(extra)
+    elif extra:
+        frames = np.concatenate([buf, np.stack(extra)])
+    else:
+        frames = buf if n == len(buf) else buf[:n].copy()
     meta = {
         "n_frames": int(len(frames)),
         "height": int(frames.shape[1]),

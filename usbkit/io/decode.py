@@ -204,9 +204,10 @@ def apply_luma_lut(lut: np.ndarray, y: np.ndarray) -> np.ndarray:
     """
     out = np.empty(y.shape, np.uint8)
     if y.shape[-1] % 2 == 0 and y.strides[-1] == 1:
-        np.take(_pair_lut(lut.tobytes()), y.view(np.uint16), out=out.view(np.uint16))
+        # mode="clip": every index is in the table, and numpy then writes to out directly
+        np.take(_pair_lut(lut.tobytes()), y.view(np.uint16), out=out.view(np.uint16), mode="clip")
     else:
-        np.take(lut, y, out=out)
+        np.take(lut, y, out=out, mode="clip")
     return out
 
 
@@ -537,6 +538,7 @@ def _decode_dicom(path: Path, info: Decoded) -> Iterator[np.ndarray]:
     bits = int(bits) if np.isfinite(bits) and 1 <= bits <= 32 else 8
     declared = to_number(_tag_text(ds, "NumberOfFrames") or "1")
     declared = int(declared) if FRAME.accepts(declared) else 0
+    info.frames_hint = declared
     photometric = _tag_text(ds, "PhotometricInterpretation") or "MONOCHROME2"
 
     def frames() -> Iterator[np.ndarray]:

@@ -115,8 +115,9 @@ class TrainConfig:
         merit with the sensitivity at ``val_fp_rate`` as tie-break (``jafroc``). AP50 is the
         default because it is computed over every annotated frame of the validation clips
         (thousands of boxes), so it moves smoothly from epoch to epoch; the scan-level
-        JAFROC of a validation split of some twenty lesions jumps by whole lesions, and kept
-        the shipped single-frame detector at an early epoch (docs/calibration.md).
+        JAFROC of a validation split of some twenty lesions jumps by whole lesions (it had
+        kept an earlier single-frame checkpoint at epoch 8 of 16 while its validation AP50
+        went on rising). A run saved before this setting existed resumes with ``jafroc``.
     seed : int
         Random seed.
     device : str

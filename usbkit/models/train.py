@@ -603,21 +603,16 @@ def resume_state(
         return cfg, 0, [], (-math.inf, -math.inf), None
     state = checkpoint_payload(last)
     old = TrainConfig.from_dict(state["train_config"])
+    if "select_by" not in state["train_config"]:  # saved before the setting: it kept by JAFROC
+        old = replace(old, select_by="jafroc")
     if old.model.kind != cfg.model.kind or Path(old.study).resolve() != Path(cfg.study).resolve():
         raise UsbkitError(
             "this folder holds a different training run (another model or study)",
             file=out,
             fix="Choose a new --out folder, or repeat the original command to resume",
         )
-    log = state["log"]
-    # the best key so far, recomputed from the log by the run's own rule (a run saved before
-    # ``select_by`` existed reads with today's default and goes on by it)
-    validated = any("val_jafroc" in r for r in log)
-    best_key = max(
-        (epoch_key(r, i, validated, old.select_by) for i, r in enumerate(log)),
-        default=(-math.inf, -math.inf),
-    )
-    return replace(old, epochs=cfg.epochs), state["epoch"] + 1, log, best_key, state
+    best_key = tuple(state.get("best_key", (-math.inf, -math.inf)))
+    return replace(old, epochs=cfg.epochs), state["epoch"] + 1, state["log"], best_key, state
 
 
 def log_epoch(out: Path, log: list[dict], on_epoch=None, progress: bool = False) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from usbkit.errors import UsbkitError
 from usbkit.evaluation.matching import match
 from usbkit.evaluation.results import PUBLISHED, format_p, operating_thresholds
 from usbkit.style import GT_COLOR, OKABE_ITO, model_colors, rgba
@@ -317,6 +317,9 @@ def browser_path() -> str | None:
     env = os.environ.get("BROWSER_PATH")
     if env and Path(env).exists():
         return env
+    if env and shutil.which(env):  # a command name rather than a path
+        os.environ["BROWSER_PATH"] = shutil.which(env)
+        return os.environ["BROWSER_PATH"]
     for name in ("chromium", "chromium-browser", "google-chrome"):
         p = shutil.which(name)
         if p:
@@ -325,47 +328,77 @@ def browser_path() -> str | None:
     return None
 
 
-_EXPORT_DEPTH = 0
+#: Static images asked for inside a :func:`static_export` block, written at its end.
+_PENDING: list[tuple[go.Figure, Path, str, float]] | None = None
 
 
 @contextlib.contextmanager
 def static_export() -> Iterator[None]:
-    """Keep one Chromium open for every static image written inside the block.
+    """Write every static image asked for inside the block with one Chromium, at its end.
 
     Without it kaleido starts a browser for each PNG or SVG (about 2 s each); with it a
-    figure set of eight images takes about as long as two. Blocks may nest; the browser is
-    closed when the outermost one ends. Without a Chromium it does nothing.
+    figure set of eight images takes about as long as two. Each file is built aside and
+    renamed into place, and appears when the block ends; if the block raises, none is
+    written. Blocks may nest (the outermost one writes). Without a Chromium, images are not
+    asked for (:func:`save_figure`), so the block does nothing.
     """
-    global _EXPORT_DEPTH
-    started = False
-    if _EXPORT_DEPTH == 0 and browser_path():
-        import kaleido
-
-        try:
-            kaleido.start_sync_server(silence_warnings=True)
-            started = True
-        except Exception:  # noqa: BLE001 - fall back to one browser per image
-            started = False
-    _EXPORT_DEPTH += 1
+    global _PENDING
+    if _PENDING is not None:  # nested: the outermost block writes
+        yield
+        return
+    _PENDING = []
     try:
         yield
+        jobs = _PENDING
     finally:
-        _EXPORT_DEPTH -= 1
-        if started:
-            import kaleido
+        _PENDING = None
+    if jobs:
+        _write_batch(jobs)
 
-            kaleido.stop_sync_server(silence_warnings=True)
+
+def _write_batch(jobs: list[tuple[go.Figure, Path, str, float]]) -> None:
+    """Render the images of ``jobs`` in one browser session (plotly's ``write_images``)."""
+    import plotly.io as pio
+
+    from usbkit.safeio import atomic_path
+
+    with contextlib.ExitStack() as stack:
+        tmps = [stack.enter_context(atomic_path(path)) for _, path, _, _ in jobs]
+        pio.write_images(
+            [fig for fig, _, _, _ in jobs],
+            tmps,
+            format=[fmt for _, _, fmt, _ in jobs],
+            scale=[scale for _, _, _, scale in jobs],
+        )
+        # kaleido reports a failed image by not writing it, not by raising
+        missing = [path for (_, path, _, _), tmp in zip(jobs, tmps) if not _written(tmp)]
+        if missing:
+            raise UsbkitError(
+                f"{len(missing)} static figure(s) could not be drawn by Chromium",
+                file=missing[0],
+                fix="Check that Chromium starts (apt-get install chromium), or use the HTML "
+                "figures beside them",
+            )
+
+
+def _written(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0
 
 
 def write_static(fig: go.Figure, path: str | Path, fmt: str, scale: float = 1) -> Path:
-    """Write ``fig`` as a PNG or SVG file atomically (kaleido and the system Chromium)."""
+    """Write ``fig`` as a PNG or SVG file (kaleido and the system Chromium), atomically.
+
+    Inside a :func:`static_export` block the file is written when the block ends.
+    """
+    path = Path(path)
+    if _PENDING is not None:
+        _PENDING.append((fig, path, fmt, scale))
+        return path
     from usbkit.safeio import atomic_path
 
-    with atomic_path(path) as tmp, warnings.catch_warnings():
-        # plotly passes kaleido options that a running export server ignores
-        warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+    with atomic_path(path) as tmp:
         fig.write_image(tmp, format=fmt, scale=scale)
-    return Path(path)
+    return path
 
 
 def save_figure(fig: go.Figure, stem: str | Path, static: bool = True) -> list[Path]:
@@ -413,7 +446,7 @@ def study_figures(
     """
     out = Path(out)
     files = []
-    with static_export():
+    with static_export() if static else contextlib.nullcontext():
         files += save_figure(froc_figure(results), out / "fig1_froc", static)
         files += save_figure(sensitivity_bars(results), out / "fig2_sensitivity", static)
         if study is not None and detections is not None:

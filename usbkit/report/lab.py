@@ -143,48 +143,43 @@ def headless_lab(
         "JUPYTER_RUNTIME_DIR": str(scratch / "jrt"),
         **(env or {}),
     }
-    log = open(scratch / "jupyterlab.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            f"--port={port}",
-            "--ip=127.0.0.1",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={Path(root).resolve()}",
-            "--allow-root",
-            "--LabApp.news_url=",
-            "--ServerApp.disable_check_xsrf=True",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=full_env,
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={Path(root).resolve()}",
+        "--allow-root",
+        "--LabApp.news_url=",
+        "--ServerApp.disable_check_xsrf=True",
+    ]
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise UsbkitError(
-                        "JupyterLab did not start",
-                        file=scratch / "jupyterlab.log",
-                        fix="Read the server's log named here",
-                    ) from None
-                time.sleep(0.5)
-        yield LabServer(base, token)
-    finally:
-        proc.terminate()
+    with open(scratch / "jupyterlab.log", "wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=full_env)
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1)
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise UsbkitError(
+                            "JupyterLab did not start",
+                            file=scratch / "jupyterlab.log",
+                            fix="Read the server's log named here",
+                        ) from None
+                    time.sleep(0.5)
+            yield LabServer(base, token)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def accept_kernel_dialog(page, timeout_ms: int = 5000) -> None:

@@ -127,9 +127,9 @@ def training_logs(run: Run) -> dict[str, pd.DataFrame]:
 
 
 def loss_figure(logs: dict[str, pd.DataFrame]) -> go.Figure:
-    """Per epoch of each model: the training loss, the validation JAFROC figure of merit (what
-    keeps the best epoch) and sensitivity at the validation FP rate, and the frame-level
-    AP50 (is the detector sound frame by frame?)."""
+    """Per epoch of each model: the training loss, the validation JAFROC figure of merit and
+    sensitivity at the validation FP rate, and the frame-level AP50 (is the detector sound
+    frame by frame? by default the best epoch by it is kept)."""
     from plotly.subplots import make_subplots
 
     from usbkit.report.figures import style_figure
