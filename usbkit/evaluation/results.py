@@ -579,7 +579,8 @@ def ratings_from_units(results: dict) -> dict[str, ScanRatings]:
 
     What the paired bootstrap and the power simulation need (lesions with their patient and
     rating, FP tracks with their clip, patient and score, every evaluated clip); the
-    frame-level fields are left empty.
+    frame-level fields are left empty, and the tracks carry no frame or box (the results do
+    not keep them).
     """
     units = results["units"]
     clips = pd.DataFrame(units["clips"])[["clip_id", "patient_id"]]
