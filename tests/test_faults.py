@@ -529,3 +529,17 @@ def test_plan_on_a_file_that_is_not_usbkits_results_says_so(tmp_path, content):
     r = run_cli("plan", "--results", path)
     assert r.returncode == 1 and "Traceback" not in r.stderr and "bug" not in r.stderr
     assert "this is not a results.json of usbkit evaluate" in _first_line(r.stderr)
+
+
+def test_outputs_built_aside_get_the_permissions_of_any_new_file(tmp_path):
+    from usbkit.safeio import atomic_dir, write_text
+
+    old = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "report") as tmp:
+            write_text(tmp / "index.html", "<p>done</p>")
+    finally:
+        os.umask(old)
+    # readable by colleagues as a plain mkdir / open would make them, not private to the user
+    assert (tmp_path / "report").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "report" / "index.html").stat().st_mode & 0o777 == 0o644

@@ -19,6 +19,22 @@ from usbkit.errors import UsbkitError
 from usbkit.version import __version__
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def as_created(path: str | Path, folder: bool = False) -> None:
+    """Give a file or folder built aside the permissions a plain ``open`` or ``mkdir`` would
+    have given it under the user's umask (``tempfile`` makes them private to the user, which
+    would lock colleagues out of a report on a shared drive)."""
+    try:
+        os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+    except OSError:  # a file system without permissions (some network shares): keep as is
+        pass
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path that is renamed to ``dest`` if the block succeeds.
@@ -43,6 +59,7 @@ def atomic_path(dest: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        as_created(tmp_path)
         os.replace(tmp_path, dest)
     except OSError as exc:
         tmp_path.unlink(missing_ok=True)
@@ -184,6 +201,7 @@ def atomic_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent))
     try:
         yield tmp
+        as_created(tmp, folder=True)
         old = None
         if dest.exists():
             if dest.is_dir() and not any(dest.iterdir()):
