@@ -482,7 +482,7 @@ class MimicConfig:
         Thickness (mm, Gaussian standard deviation) of a band.
     """
 
-    lobule_mimics_per_clip: float = 1.5
+    lobule_mimics_per_clip: float = 0.75
     lobule_frames: tuple[int, int] = (2, 5)
     lobule_contrast: tuple[float, float] = (0.02, 0.2)
     lobule_size_mm: tuple[float, float] = (3.0, 9.0)
@@ -492,7 +492,7 @@ class MimicConfig:
     lobule_depth_mm: tuple[float, float] = (-1.0, 8.0)
     lobule_depth_margin_mm: tuple[float, float] = (1.5, 2.0)
     lobule_angle_rad: tuple[float, float] = (-0.3, 0.3)
-    artifacts_per_100_frames: float = 3.0
+    artifacts_per_100_frames: float = 1.5
     artifact_frames: tuple[int, int] = (2, 5)
     contact_loss_fraction: float = 0.6
     artifact_lateral_range: tuple[float, float] = (0.1, 0.9)
