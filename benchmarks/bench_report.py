@@ -5,8 +5,9 @@ By default runs ``usbkit report --out reports/bench --overwrite`` in this workin
 `make report` command without the install; the default ``study`` cohort is synthesized afresh
 inside it) and records its wall time, peak memory (the largest child process) and the test
 split's patients, scans and lesions. With ``--fresh-clone`` it first clones the committed HEAD
-into a temporary folder and times ``make report`` there, install included. Budget: the run
-itself <= 15 min on the 2-core CPU.
+into a temporary folder and times ``make report`` there, install included. With ``--keep`` the
+run is the repository's default one, kept: ``--out reports/latest --figures figures`` (the
+README's table and figures come from it). Budget: the run itself <= 15 min on the 2-core CPU.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def timed(cmd: list[str], cwd: Path) -> float:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--fresh-clone", action="store_true")
+    p.add_argument(
+        "--keep", action="store_true", help="run into reports/latest with --figures figures"
+    )
     args = p.parse_args(argv)
     fresh = None
     if args.fresh_clone:
@@ -46,16 +50,20 @@ def main(argv=None) -> None:
             fresh = timed(["make", "report", "OUT=reports/bench"], clone)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    out = ROOT / "reports" / "bench"
+    out = ROOT / "reports" / ("latest" if args.keep else "bench")
     exe = ROOT / ".venv" / "bin" / "usbkit"
-    run = timed([str(exe), "report", "--out", str(out), "--overwrite"], ROOT)
+    figures = ["--figures", str(ROOT / "figures")] if args.keep else []
+    run = timed([str(exe), "report", "--out", str(out), "--overwrite", *figures], ROOT)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     res = json.loads((out / "results" / "results.json").read_text())
-    shutil.rmtree(out, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(out, ignore_errors=True)
+    print(f"run itself {run:.0f} s")
     record(
         "`make report` (default study cohort, shipped checkpoints)",
         [
-            "run itself (s), `usbkit report --out DIR --overwrite`",
+            "run itself (s), `usbkit report --out DIR --overwrite`"
+            + (" (with `--figures figures`)" if args.keep else ""),
             "budget (s)",
             "peak RSS of a process (MiB)",
             "test patients / scans / lesions",
