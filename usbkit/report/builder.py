@@ -5,7 +5,8 @@ Runs ``01_explore``, ``02_train``, ``03_compare`` and ``04_scrub`` in order with
 hand results to each other through the run manifest ``OUT/run.json``), converts them to
 HTML with their widget state, gathers the figures, and writes ``OUT/index.html`` with the
 results table on top. A failing notebook stops the run; the error names the executed notebook
-to open, and everything written before it stays.
+to open (kept in ``OUT.failed/notebooks``), and ``OUT`` is left as it was (the report is
+built aside).
 """
 
 from __future__ import annotations
