@@ -23,7 +23,7 @@ import nbformat
 from _common import record
 
 from usbkit.report.figures import browser_path
-from usbkit.report.lab import CHROMIUM_ARGS, headless_lab, run_all_cells
+from usbkit.report.lab import headless_lab, launch_chromium, run_all_cells
 from usbkit.report.steps import detect_all, start_run, train_or_load
 from usbkit.synth import preset_config, synthesize
 
@@ -58,11 +58,8 @@ def main() -> None:
             )
         ]
         nbformat.write(nb, tmp / "bench.ipynb")
-        (tmp / "lab").mkdir()
         with headless_lab(tmp, tmp / "lab") as lab, sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=browser_path(), headless=True, args=list(CHROMIUM_ARGS)
-            )
+            browser = launch_chromium(p)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             run_all_cells(page, lab.notebook("bench.ipynb"))
             page.wait_for_function(

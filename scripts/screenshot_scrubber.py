@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     from playwright.sync_api import sync_playwright
 
     from usbkit.report.figures import browser_path
-    from usbkit.report.lab import CHROMIUM_ARGS, headless_lab, prepare_workspace, run_all_cells
+    from usbkit.report.lab import headless_lab, launch_chromium, prepare_workspace, run_all_cells
     from usbkit.report.run import WORKSPACE_ENV
 
     if browser_path() is None:
@@ -48,9 +48,7 @@ def main(argv=None) -> int:
             headless_lab(root, tmp / "lab", env={WORKSPACE_ENV: str(root)}) as lab,
             sync_playwright() as pw,
         ):
-            browser = pw.chromium.launch(
-                executable_path=browser_path(), headless=True, args=list(CHROMIUM_ARGS)
-            )
+            browser = launch_chromium(pw)
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             run_all_cells(page, lab.notebook("notebooks/04_scrub.ipynb"))
             page.wait_for_function(

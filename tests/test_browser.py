@@ -7,7 +7,7 @@ import shutil
 import pytest
 from conftest import ARTIFACTS, chromium_path, run_detections
 
-from usbkit.report.lab import CHROMIUM_ARGS, run_all_cells
+from usbkit.report.lab import launch_chromium, run_all_cells
 
 pytestmark = pytest.mark.browser
 
@@ -20,9 +20,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=list(CHROMIUM_ARGS)
-        )
+        b = launch_chromium(p)
         yield b
         b.close()
 
@@ -97,7 +95,6 @@ def jupyterlab(tiny_cohort, tmp_path):
     prepare_workspace(root)
     (root / "reports").mkdir()
     shutil.copytree(tiny_cohort, root / "reports" / "latest")  # the notebooks may write into it
-    (tmp_path / "lab").mkdir()
     with headless_lab(root, tmp_path / "lab") as lab:
         yield lab.notebook("notebooks/{}.ipynb")
 

@@ -133,7 +133,7 @@ def _every_page_opens_offline(report: Path) -> None:
     host for anything and shows every figure and viewer."""
     from conftest import chromium_path
 
-    from usbkit.report.lab import CHROMIUM_ARGS
+    from usbkit.report.lab import launch_chromium
 
     if chromium_path() is None:  # pragma: no cover - make install provides Chromium
         pytest.skip("no system Chromium")
@@ -142,9 +142,7 @@ def _every_page_opens_offline(report: Path) -> None:
     pages = sorted(report.rglob("*.html"))
     assert len(pages) >= 8  # index, 4 notebooks, figures, viewer pages
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=list(CHROMIUM_ARGS)
-        )
+        browser = launch_chromium(p)
         context = browser.new_context(offline=True)
         remote = []
 

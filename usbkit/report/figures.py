@@ -317,11 +317,8 @@ def browser_path() -> str | None:
     env = os.environ.get("BROWSER_PATH")
     if env and Path(env).exists():
         return env
-    if env and shutil.which(env):  # a command name rather than a path
-        os.environ["BROWSER_PATH"] = shutil.which(env)
-        return os.environ["BROWSER_PATH"]
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        p = shutil.which(name)
+    for name in (env, "chromium", "chromium-browser", "google-chrome"):  # env: a command name
+        p = shutil.which(name) if name else None
         if p:
             os.environ["BROWSER_PATH"] = p
             return p

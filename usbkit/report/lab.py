@@ -87,6 +87,16 @@ CHROMIUM_ARGS = (
 )
 
 
+def launch_chromium(playwright):
+    """The system Chromium, headless with :data:`CHROMIUM_ARGS`, from a Playwright session
+    (``with sync_playwright() as p: browser = launch_chromium(p)``)."""
+    from usbkit.report.figures import browser_path
+
+    return playwright.chromium.launch(
+        executable_path=browser_path(), headless=True, args=list(CHROMIUM_ARGS)
+    )
+
+
 @dataclass(frozen=True)
 class LabServer:
     """A running scripted JupyterLab: its address and access token."""
@@ -120,7 +130,7 @@ def headless_lab(
     root : str or Path
         The server's root folder (notebooks are opened relative to it).
     scratch : str or Path
-        An empty folder of the caller's for the server's own files.
+        A folder of the caller's for the server's own files (made if missing).
     env : dict, optional
         Extra environment variables for the server and its kernels.
     timeout_s : float
