@@ -220,21 +220,42 @@ def test_a_clip_decoded_without_the_cache_equals_the_cached_frames(tmp_path, suf
 
 
 @pytest.mark.parametrize("hint", [0, 5, 21, 40, 10**9])  # 10**9: a forged header
+@pytest.mark.parametrize("written_in_place", [True, False])  # video writes into its slot
 def test_frames_in_memory_do_not_depend_on_the_frame_count_the_header_gives(
-    tmp_path, monkeypatch, hint
+    hint, written_in_place
 ):
+    from usbkit.io.cache import FrameStore
+    from usbkit.io.decode import Decoded
+
+    truth = np.random.default_rng(6).integers(0, 256, (21, 48, 64), dtype=np.uint8)
+    store = FrameStore(Decoded(frames_hint=hint), max_bytes=30 * truth[0].nbytes)
+    for frame in truth:
+        if written_in_place:
+            out = store.slot(frame.shape)
+            out[...] = frame
+            store.add(out)
+        else:
+            store.add(frame.copy())
+    got = store.array()
+    assert got.shape == truth.shape and np.array_equal(got, truth)
+    assert store.buf.nbytes <= 30 * truth[0].nbytes  # the cap holds against a forged count
+
+
+def test_a_video_decoded_in_memory_is_written_straight_into_the_clip_buffer(tmp_path):
     from usbkit.io import cache
 
     frames = np.random.default_rng(6).integers(0, 256, (21, 48, 64), dtype=np.uint8)
     path = write_video(frames, tmp_path / "v.mp4", fps=10)
-    truth, _ = cache.decode_in_memory(path)
-    real = cache.iter_frames
+    copies = []
+    real_add = cache.FrameStore.add
 
-    def lying(p, info=None):  # the header's count, right or wrong, is only a hint
-        for k, frame in enumerate(real(p, info)):
-            info.frames_hint = hint if k == 0 else info.frames_hint
-            yield frame
+    def counting_add(self, frame):
+        place = self.buf[self.n] if self.n < len(self.buf) else None
+        copies.append(place is None or place.ctypes.data != frame.ctypes.data)
+        real_add(self, frame)
 
-    monkeypatch.setattr(cache, "iter_frames", lying)
-    got, meta = cache.decode_in_memory(path)
-    assert meta["n_frames"] == 21 and np.array_equal(got, truth)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cache.FrameStore, "add", counting_add)
+        got, meta = cache.decode_in_memory(path)
+    assert meta["n_frames"] == 21 and not any(copies)
+    assert np.array_equal(got, np.stack(list(cache.iter_frames(path))))

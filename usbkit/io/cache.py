@@ -287,27 +287,79 @@ def _memmap(entry: Path, meta: dict) -> np.ndarray:
 PREALLOCATE_BYTES = 1 << 30
 
 
+class FrameStore:
+    """The frames of one clip gathered into one array as they are decoded.
+
+    The array is sized once, when the first frame comes, from the frame count the file gives
+    (:attr:`Decoded.frames_hint`, capped at ``max_bytes`` so that a damaged or forged header
+    cannot reserve more memory than that). Decoders that compute their frames write them
+    straight into it (:meth:`slot`, handed to them as :attr:`Decoded.slot`), so a frame is not
+    copied again; other frames are copied in. Frames beyond the count, or when the file gives
+    none, are kept aside and joined at the end: decoding decides, not the header.
+
+    Examples
+    --------
+    >>> info = Decoded(frames_hint=2)
+    >>> store = FrameStore(info)
+    >>> for k in range(3):
+    ...     out = store.slot((2, 3))
+    ...     out[...] = k
+    ...     store.add(out)
+    >>> store.array()[:, 0, 0].tolist()
+    [0, 1, 2]
+    """
+
+    def __init__(self, info: Decoded, max_bytes: int = PREALLOCATE_BYTES):
+        self.info, self.max_bytes = info, max_bytes
+        self.buf: np.ndarray | None = None
+        self.extra: list[np.ndarray] = []
+        self.n = 0
+
+    def _reserve(self, shape: tuple[int, ...]) -> None:
+        if self.buf is None:
+            frame_bytes = max(int(np.prod(shape)), 1)
+            cap = min(self.info.frames_hint, self.max_bytes // frame_bytes)
+            self.buf = np.empty((max(cap, 0), *shape), np.uint8)
+
+    def slot(self, shape: tuple[int, int]) -> np.ndarray:
+        """The array the next frame may be written into (its place in the clip buffer)."""
+        self._reserve(tuple(shape))
+        if self.n < len(self.buf) and self.buf.shape[1:] == tuple(shape):
+            return self.buf[self.n]
+        return np.empty(shape, np.uint8)
+
+    def add(self, frame: np.ndarray) -> None:
+        """Keep the next frame (no copy when it was written into its :meth:`slot`)."""
+        self._reserve(frame.shape)
+        if self.n < len(self.buf) and self.buf.shape[1:] == frame.shape:
+            place = self.buf[self.n]
+            if place.ctypes.data != frame.ctypes.data or place.strides != frame.strides:
+                place[...] = frame
+        else:
+            self.extra.append(frame)
+        self.n += 1
+
+    def array(self) -> np.ndarray:
+        """All frames kept, shape (n, height, width)."""
+        if self.buf is None:
+            raise ValueError("no frame was kept")
+        if not len(self.buf):
+            return np.stack(self.extra)
+        if self.extra:
+            return np.concatenate([self.buf[: self.n - len(self.extra)], np.stack(self.extra)])
+        return self.buf if self.n == len(self.buf) else self.buf[: self.n].copy()
+
+
 def decode_in_memory(path: Path) -> tuple[np.ndarray, dict]:
     """Decode every frame of ``path`` into memory (no cache); return frames and metadata."""
     info = Decoded()
-    buf, extra, n = None, [], 0
+    store = FrameStore(info)
+    info.slot = store.slot
     for frame in iter_frames(path, info):
-        if buf is None:  # sized once from the file's own frame count, where it gives one
-            cap = min(info.frames_hint, PREALLOCATE_BYTES // max(frame.nbytes, 1))
-            buf = np.empty((cap, *frame.shape), np.uint8)
-        if n < len(buf):
-            buf[n] = frame
-        else:  # no count, or more frames than it said (decoding decides, not the header)
-            extra.append(frame)
-        n += 1
-    if buf is None:  # the decoders raise for a clip without frames; kept as a guard
+        store.add(frame)
+    if store.buf is None:  # the decoders raise for a clip without frames; kept as a guard
         raise UsbkitError("no frame could be decoded from this clip", file=path)
-    if not len(buf):
-        frames = np.stack(extra)
-    elif extra:
-        frames = np.concatenate([buf, np.stack(extra)])
-    else:
-        frames = buf if n == len(buf) else buf[:n].copy()
+    frames = store.array()
     meta = {
         "n_frames": int(len(frames)),
         "height": int(frames.shape[1]),

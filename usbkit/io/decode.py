@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,12 +86,22 @@ class Decoded:
     frames_hint : int
         The number of frames the file says it holds (0: not said); known before the first
         frame, so a reader can size its buffer once. Only a hint: the frames decoded count.
+    slot : callable, optional
+        Set by the reader, not the decoder: ``slot((height, width))`` gives the uint8 array
+        the next frame may be written into (a place in the reader's clip buffer, see
+        :class:`usbkit.io.cache.FrameStore`), so that it is not copied again. Decoders that
+        compute their frames (video) write there; the others yield their own arrays.
     """
 
     fps: float | None = None
     fps_source: str = "default"
     fps_note: str | None = None
     frames_hint: int = 0
+    slot: Callable[[tuple[int, int]], np.ndarray] | None = None
+
+    def out(self, shape: tuple[int, int]) -> np.ndarray:
+        """The array to write the next frame into (:attr:`slot`, else a new one)."""
+        return self.slot(shape) if self.slot is not None else np.empty(shape, np.uint8)
 
 
 def require_media(path: Path) -> None:
@@ -198,11 +208,12 @@ def _pair_lut(lut_bytes: bytes) -> np.ndarray:
     return lut[v & 255].astype(np.uint16) | (lut[v >> 8].astype(np.uint16) << 8)
 
 
-def apply_luma_lut(lut: np.ndarray, y: np.ndarray) -> np.ndarray:
+def apply_luma_lut(lut: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``lut[y]`` for a uint8 image ``y`` whose rows are contiguous, two pixels per lookup
     where the width is even (about twice as fast as one by one); exactly ``np.take(lut, y)``.
+    Written into ``out`` (C-contiguous uint8 of ``y``'s shape) where given.
     """
-    out = np.empty(y.shape, np.uint8)
+    out = np.empty(y.shape, np.uint8) if out is None else out
     if y.shape[-1] % 2 == 0 and y.strides[-1] == 1:
         # mode="clip": every index is in the table, and numpy then writes to out directly
         np.take(_pair_lut(lut.tobytes()), y.view(np.uint16), out=out.view(np.uint16), mode="clip")
@@ -211,10 +222,12 @@ def apply_luma_lut(lut: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def video_gray(frame) -> np.ndarray:
+def video_gray(frame, out: np.ndarray | None = None) -> np.ndarray:
     """A decoded video frame as grayscale uint8: its luma plane through :func:`luma_lut`
-    where the pixel format has one (fast, exact), else FFmpeg's conversion."""
+    where the pixel format has one (fast, exact), else FFmpeg's conversion. Written into
+    ``out`` (C-contiguous uint8, the frame's height x width) where given."""
     fmt = frame.format.name
+    out = np.empty((frame.height, frame.width), np.uint8) if out is None else out
     if fmt in LUMA_FIRST_FORMATS:
         lut = luma_lut(fmt, int(getattr(frame, "color_range", 0) or 0))
         if lut is not None:
@@ -222,9 +235,11 @@ def video_gray(frame) -> np.ndarray:
             y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
             y = y[: frame.height, : frame.width]
             if lut is _IDENTITY:  # full-range video: the Y plane is the gray image
-                return y.copy()
-            return apply_luma_lut(lut, y)
-    return frame.to_ndarray(format="gray")
+                np.copyto(out, y)
+                return out
+            return apply_luma_lut(lut, y, out)
+    np.copyto(out, frame.to_ndarray(format="gray"))
+    return out
 
 
 def _decode_video(path: Path, info: Decoded) -> Iterator[np.ndarray]:
@@ -254,20 +269,19 @@ def _decode_video(path: Path, info: Decoded) -> Iterator[np.ndarray]:
         if length is None and container.duration and len(container.streams) == 1:
             length = container.duration / 1_000_000
         i = 0
-        last_end = None
-        starts: list[float] = []
+        # frame times in the stream's time base (integers), turned into seconds once at the end
+        pts: list[int] = []
+        ends: list[int] = []
         try:
             for packet in container.demux(stream):
                 if packet.size and packet.is_corrupt:
                     raise _incomplete(path, cause or "a frame's data is cut off", i)
                 for frame in packet.decode():
-                    yield video_gray(frame)
+                    yield video_gray(frame, info.out((frame.height, frame.width)))
                     i += 1
-                    t = _seconds(frame.pts, frame.time_base)
-                    if t is not None:
-                        starts.append(t)
-                        end = t + (_seconds(frame.duration, frame.time_base) or 0.0)
-                        last_end = end if last_end is None else max(last_end, end)
+                    if frame.pts is not None:
+                        pts.append(frame.pts)
+                        ends.append(frame.pts + (frame.duration or 0))
         except av.error.FFmpegError as exc:
             if i == 0 and not short:
                 raise _bad_media(
@@ -283,7 +297,9 @@ def _decode_video(path: Path, info: Decoded) -> Iterator[np.ndarray]:
         if declared > i:
             raise _incomplete(path, f"the container lists {declared} frames", i)
         matroska = "matroska" in (container.format.name or "")
-        if not declared and matroska and length and last_end is not None:
+        if not declared and matroska and length and pts and tb is not None:
+            starts = [float(t * tb) for t in pts]
+            last_end = float(max(ends) * tb)
             steps = np.diff(sorted(starts))
             step = float(np.median(steps)) if len(steps) else 1.0 / float(rate or DEFAULT_FPS)
             if last_end - start < length - 1.5 * step:
