@@ -24,6 +24,7 @@ PARAMETER_NOTES = {
     "split": "the clips the models are run on and evaluated",
     "train": "True: train both models here; False: use the shipped checkpoints",
     "epochs": "training epochs (when train is True)",
+    "train_settings": "other TrainConfig/ModelConfig settings, e.g. {'input_size': [192, 224]}",
     "device": "auto picks a GPU when there is one",
     "bootstrap": "paired bootstrap replicates over patients",
     "fp_rates": "false positives per scan of the study's table",
@@ -108,7 +109,11 @@ train = nb(
             "md",
             "# 2. Train the two detectors\n\nThe study compares a **single-frame** detector, which judges each frame on its own, with a **sequence** detector that shares the same network and adds what it saw in the previous frames. With `train = False` the notebook uses the small checkpoints shipped with usbkit (trained on a separate synthetic training cohort, another seed of the same generator); with `train = True` it trains both from scratch on the study's `train` split and keeps the epoch with the best validation frame-level AP50 (how well its boxes match the masses over every validation frame, see notebook 3).",
         ),
-        ("code", parameters(*COMMON, "train", "epochs", "device", "split"), ["parameters"]),
+        (
+            "code",
+            parameters(*COMMON, "train", "epochs", "train_settings", "device", "split"),
+            ["parameters"],
+        ),
         (
             "code",
             SETUP
@@ -118,13 +123,13 @@ train = nb(
         ),
         (
             "md",
-            "## Training\n\nEach epoch shows the loss (how wrong the heatmap, box size and offset predictions are on training windows) and, on patients the model never trains on, three validation measures: the **JAFROC figure of merit** (the whole scan-level FROC curve in one number), the **sensitivity at 0.5 false positives per scan** (the study's own measure) and the **frame-level AP50** (how well the boxes match the masses frame by frame: a sound detector, whether or not it uses time). The epoch with the best AP50 is kept: it is counted over thousands of boxes, so it moves smoothly from epoch to epoch, where the scan-level measures of a few dozen validation lesions jump by whole lesions. Both models follow the same recipe: the same frames, augmentation and schedule; the sequence model only adds what it saw in the previous frames. The curves update after every epoch.",
+            "## Training\n\nEach epoch shows the loss (how wrong the heatmap, box size and offset predictions are on training windows) and, on patients the model never trains on, three validation measures: the **JAFROC figure of merit** (the whole scan-level FROC curve in one number), the **sensitivity at 0.5 false positives per scan** (the study's own measure) and the **frame-level AP50** (how well the boxes match the masses frame by frame: a sound detector, whether or not it uses time). The epoch with the best AP50 is kept: it is counted over thousands of boxes, so it moves smoothly from epoch to epoch, where the scan-level measures of a few dozen validation lesions jump by whole lesions. Both models follow the same recipe: the same frames, augmentation and schedule; the sequence model only adds what it saw in the previous frames. Every other setting of that recipe (working resolution, learning rate, batch, augmentation, starting weights, ...) goes in the `train_settings` parameter by its name in `TrainConfig` or `ModelConfig`, e.g. `{'input_size': [192, 224], 'augment': 'ultrasound'}` (the names and their meaning: `usbkit train --help`). The curves update after every epoch.",
         ),
         (
             "code",
             "live = LiveLoss()\nif train:\n    display(live.widget)\n"
             "refs = train_or_load(run, train=train, epochs=epochs, device=device, seed=seed,\n"
-            "                     on_epoch=live.update if train else None)\nrefs",
+            "                     settings=train_settings, on_epoch=live.update if train else None)\nrefs",
         ),
         ("code", "loss_figure(training_logs(run))"),
         (

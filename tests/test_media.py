@@ -221,9 +221,7 @@ def test_a_clip_decoded_without_the_cache_equals_the_cached_frames(tmp_path, suf
 
 @pytest.mark.parametrize("hint", [0, 5, 21, 40, 10**9])  # 10**9: a forged header
 @pytest.mark.parametrize("written_in_place", [True, False])  # video writes into its slot
-def test_frames_in_memory_do_not_depend_on_the_frame_count_the_header_gives(
-    hint, written_in_place
-):
+def test_frames_in_memory_do_not_depend_on_the_frame_count_the_header_gives(hint, written_in_place):
     from usbkit.io.cache import FrameStore
     from usbkit.io.decode import Decoded
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -214,3 +215,76 @@ def test_a_run_saved_before_select_by_existed_resumes_keeping_by_jafroc(easy, tm
     torch.save(state, run / "last.pt")
     resumed, start, log, _, _ = resume_state(run, replace(cfg, epochs=2))
     assert resumed.select_by == "jafroc" and start == 1 and len(log) == 1
+
+
+def test_a_fine_tuned_run_starts_from_the_weights_it_names(easy, tmp_path, monkeypatch):
+    from usbkit.models import train as train_module
+
+    first = train(_cfg(easy, "frame", epochs=1), tmp_path / "first", progress=False)
+    started = {}
+    real = train_module.starting_weights
+
+    def spy(cfg):
+        started.update(real(cfg))
+        return started
+
+    monkeypatch.setattr(train_module, "starting_weights", spy)
+    cfg = replace(_cfg(easy, "frame", epochs=1), init=str(first))
+    second = train(cfg, tmp_path / "second", progress=False)
+    saved = torch.load(first / "best.pt", weights_only=True)["model"]
+    assert started and all(torch.equal(started[k], saved[k].float()) for k in saved)
+    state = torch.load(second / "best.pt", weights_only=True)
+    assert f"--init {first}" in state["command"]  # the command that repeats it names them
+
+
+def test_fine_tuning_refuses_weights_of_another_network_and_says_which_setting_differs(
+    easy, tmp_path
+):
+    first = train(_cfg(easy, "frame", epochs=1), tmp_path / "first", progress=False)
+    other = replace(_cfg(easy, "frame", epochs=1), init=str(first))
+    other = replace(other, model=replace(other.model, input_size=(48, 64)))
+    with pytest.raises(UsbkitError, match=r"another network: input_size \(64, 80\)"):
+        train(other, tmp_path / "second", progress=False)
+    assert not (tmp_path / "second" / "best.pt").exists()
+
+
+def test_the_train_command_takes_the_network_of_the_checkpoint_it_fine_tunes(
+    easy, tmp_path, capsys
+):
+    from usbkit.cli import main
+
+    first = train(_cfg(easy, "frame", epochs=1), tmp_path / "first", progress=False)
+    argv = ["--quiet", "train", str(easy), "--model", "frame", "--out", str(tmp_path / "ft")]
+    argv += ["--init", str(first), "--epochs", "1", "--frames-per-epoch", "64", "--workers", "0"]
+    assert main(argv) == 0
+    saved = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert tuple(saved["model"]["input_size"]) == (64, 80)  # the checkpoint's, not the default
+    capsys.readouterr()
+    bad = [*argv[:-6], "--init", "pretrained:sequence", "--out", str(tmp_path / "x")]
+    assert main(bad) == 1
+    assert "another network: kind sequence (asked for frame)" in capsys.readouterr().err
+
+
+def test_notebook_train_settings_reach_both_models_by_their_config_names(tmp_path, monkeypatch):
+    from usbkit.models import train as train_module
+    from usbkit.report.steps import train_or_load
+
+    seen = []
+    monkeypatch.setattr(train_module, "train", lambda cfg, out, **kw: seen.append(cfg) or out)
+    run = SimpleNamespace(study="s", folder=tmp_path, save=lambda: None)
+    settings = {"input_size": [192, 224], "lr": 0.002, "augment": "ultrasound"}
+    train_or_load(run, train=True, epochs=3, seed=2, settings=settings, progress=False)
+    assert [c.model.kind for c in seen] == ["frame", "sequence"]
+    for cfg in seen:
+        assert cfg.model.input_size == (192, 224) and cfg.lr == 0.002
+        assert cfg.augment == "ultrasound" and cfg.epochs == 3 and cfg.seed == 2
+
+
+def test_a_misspelt_or_doubled_train_setting_is_an_error_that_names_it(tmp_path):
+    from usbkit.report.steps import train_or_load
+
+    with pytest.raises(UsbkitError, match="unknown TrainConfig setting.*inputsize"):
+        TrainConfig().with_settings({"inputsize": [192, 224]})
+    run = SimpleNamespace(study="s", folder=tmp_path, save=lambda: None)
+    with pytest.raises(UsbkitError, match="may not set epochs"):
+        train_or_load(run, train=True, settings={"epochs": 3}, progress=False)

@@ -204,8 +204,13 @@ def _cmd_train(args) -> int:
     _at_least(args.train__epochs, "--epochs", 1)
     _at_least(args.train__seed, "--seed", 0)
     base = load_config(TrainConfig, args.config) if args.config else TrainConfig()
+    base = replace(base, **_config_overrides(args, "train"))
+    if base.init:  # fine-tuning keeps the starting checkpoint's network
+        from usbkit.models.detect import model_config_of
+
+        base = replace(base, model=model_config_of(base.init))
     model = replace(base.model, kind=args.model, **_config_overrides(args, "model"))
-    cfg = replace(base, study=str(args.study), model=model, **_config_overrides(args, "train"))
+    cfg = replace(base, study=str(args.study), model=model)
     out = train(cfg, args.out, progress=not args.quiet)
     print(f"training run in {out} (best checkpoint: {out / 'best.pt'})")
     return 0

@@ -141,6 +141,11 @@ class TrainConfig:
         (time-gain) ramp, speckle-like multiplicative noise, and a zoom (random crop or
         shrink), shift and small rotation of the image, the same for every frame of a window
         (``ultrasound``); or nothing (``none``).
+    init : str
+        Weights to start from instead of random ones (fine-tuning): a training run folder,
+        a ``.pt`` checkpoint, or ``pretrained:frame`` / ``pretrained:sequence`` (the shipped
+        detectors). The network is the starting checkpoint's: model settings that differ
+        from it are an error. Empty: random initial weights.
     """
 
     study: str = ""
@@ -164,6 +169,7 @@ class TrainConfig:
     heat_radius: str = "centernet"
     box_loss: str = "giou"
     augment: str = "basic"
+    init: str = ""
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs {self.epochs} must be at least 1")
@@ -194,3 +200,21 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         """Rebuild settings saved by :meth:`to_dict` (``config.json``, checkpoints)."""
         return config_from_dict(cls, d)
+
+    def with_settings(self, settings: dict | None) -> TrainConfig:
+        """These settings changed by a flat dict of any :class:`TrainConfig` and
+        :class:`ModelConfig` fields side by side (what a notebook's ``train_settings``
+        parameter holds); a misspelt name is an error naming the known ones.
+
+        Examples
+        --------
+        >>> c = TrainConfig().with_settings({"input_size": [192, 224], "lr": 0.002})
+        >>> c.model.input_size, c.lr
+        ((192, 224), 0.002)
+        """
+        settings = dict(settings or {})
+        model_names = set(ModelConfig.__dataclass_fields__) - {"kind"}
+        data = self.to_dict()
+        data.update({k: v for k, v in settings.items() if k not in model_names})
+        data["model"] = {**data["model"], **{k: settings[k] for k in model_names & set(settings)}}
+        return config_from_dict(TrainConfig, data, source="train_settings")

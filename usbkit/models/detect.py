@@ -159,15 +159,25 @@ def operating_point_of(ref: str | Path) -> dict | None:
     return None
 
 
+def _model_config(state: dict, path: Path) -> ModelConfig:
+    saved = dict(state["model_config"])
+    saved.setdefault("blocks", [0, 1, 1])  # written before the setting existed: that network
+    return config_from_dict(ModelConfig, saved, source=path)
+
+
+def model_config_of(ref: str | Path) -> ModelConfig:
+    """The network (kind, working resolution, sizes) of a checkpoint reference."""
+    path = checkpoint_file(ref)
+    return _model_config(checkpoint_payload(path), path)
+
+
 def load_checkpoint(ref: str | Path, device: torch.device | None = None) -> FrameDetector:
     """Load a detector from a run folder (its ``best.pt``), a ``.pt`` file, or
     ``pretrained:frame`` / ``pretrained:sequence``; its weights are checked against its
     config before use."""
     path = checkpoint_file(ref)
     state = checkpoint_payload(path)
-    saved = dict(state["model_config"])
-    saved.setdefault("blocks", [0, 1, 1])  # written before the setting existed: that network
-    cfg = config_from_dict(ModelConfig, saved, source=path)
+    cfg = _model_config(state, path)
     try:
         model = build_model(cfg)
     except ValueError as exc:

@@ -46,7 +46,13 @@ from usbkit.models.data import (
     epoch_windows,
     load_clips,
 )
-from usbkit.models.detect import checkpoint_payload, detections_frame, pick_device
+from usbkit.models.detect import (
+    checkpoint_file,
+    checkpoint_payload,
+    detections_frame,
+    load_checkpoint,
+    pick_device,
+)
 from usbkit.models.ema import WeightAverage
 from usbkit.safeio import (
     atomic_path,
@@ -94,7 +100,10 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
     if rank == 0:
         write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
     sampler = WindowSampler(train_clips, cfg.window_length, cfg.window_step)
-    model = build_model(cfg.model).to(device)
+    model = build_model(cfg.model)
+    if state is None and cfg.init:
+        model.load_state_dict(starting_weights(cfg))
+    model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = warmup_cosine(optimizer, steps_per_epoch(sampler, cfg, world), cfg.epochs)
     average = WeightAverage(model, cfg.ema)
@@ -148,6 +157,32 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
         distributed.barrier()
     distributed.teardown()
     return out
+
+
+def starting_weights(cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """The weights of the checkpoint ``cfg.init`` (fine-tuning), checked to fit ``cfg.model``.
+
+    Raises
+    ------
+    UsbkitError
+        When the checkpoint is another network (model kind, working resolution or size).
+    """
+    from dataclasses import fields
+
+    start = load_checkpoint(cfg.init)
+    if start.cfg != cfg.model:
+        differ = [
+            f"{f.name} {getattr(start.cfg, f.name)} (asked for {getattr(cfg.model, f.name)})"
+            for f in fields(start.cfg)
+            if getattr(start.cfg, f.name) != getattr(cfg.model, f.name)
+        ]
+        raise UsbkitError(
+            "the weights to start from (--init) belong to another network: " + ", ".join(differ),
+            file=checkpoint_file(cfg.init),
+            fix="Leave out the model settings that differ (a fine-tuned run keeps the network "
+            "of the checkpoint it starts from), or train from random weights without --init",
+        )
+    return start.state_dict()
 
 
 def for_still_images(cfg: TrainConfig, clips: list[ClipEntry]) -> TrainConfig:

@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -56,6 +56,9 @@ class ReportConfig:
         Train both models (otherwise the shipped checkpoints are used).
     epochs : int
         Training epochs.
+    train_settings : dict
+        Any other training or network settings for both models, by field name of
+        TrainConfig or ModelConfig (``{"input_size": [192, 224], "augment": "ultrasound"}``).
     device : str
         ``auto`` picks a GPU when there is one.
     bootstrap : int
@@ -76,6 +79,7 @@ class ReportConfig:
     split: str = "test"
     train: bool = False
     epochs: int = TrainConfig.epochs
+    train_settings: dict = field(default_factory=dict)
     device: str = TrainConfig.device
     bootstrap: int = EvalConfig.n_boot
     fp_rates: tuple[float, ...] = EvalConfig.fp_rates

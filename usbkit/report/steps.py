@@ -89,17 +89,32 @@ def train_or_load(
     seed: int = 0,
     progress: bool = True,
     on_epoch=None,
+    settings: dict | None = None,
 ) -> dict[str, str]:
     """Checkpoint reference per model, recorded in the run: freshly trained runs in
-    ``OUT/runs/<kind>`` (``epochs`` default: TrainConfig's), or the shipped checkpoints."""
+    ``OUT/runs/<kind>`` (``epochs`` default: TrainConfig's), or the shipped checkpoints.
+
+    ``settings`` holds any other training or network settings, by field name of
+    :class:`TrainConfig` or :class:`~usbkit.models.config.ModelConfig` (``{"input_size":
+    [192, 224], "lr": 0.002, "augment": "ultrasound"}``); both models get the same ones (one
+    recipe). The study, model kind, epochs, device and seed have parameters of their own.
+    """
     from usbkit.models.config import ModelConfig
     from usbkit.models.train import train as run_training
 
+    own = sorted(set(settings or {}) & {"study", "kind", "model", "epochs", "device", "seed"})
+    if own:
+        raise UsbkitError(
+            f"train_settings may not set {', '.join(own)}: these have parameters of their own",
+            fix="Set epochs, device and seed with the notebook's parameters of those names, and "
+            "leave the study and model kind out (both models are trained)",
+        )
     refs = {}
     for kind in ("frame", "sequence"):
         if train:
             cfg = TrainConfig(study=run.study, model=ModelConfig(kind=kind), device=device)
             cfg = replace(cfg, seed=seed, epochs=cfg.epochs if epochs is None else epochs)
+            cfg = cfg.with_settings(settings)
             callback = (
                 None if on_epoch is None else (lambda log, n=MODEL_NAMES[kind]: on_epoch(n, log))
             )
