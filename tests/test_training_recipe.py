@@ -288,3 +288,26 @@ def test_a_misspelt_or_doubled_train_setting_is_an_error_that_names_it(tmp_path)
     run = SimpleNamespace(study="s", folder=tmp_path, save=lambda: None)
     with pytest.raises(UsbkitError, match="may not set epochs"):
         train_or_load(run, train=True, settings={"epochs": 3}, progress=False)
+
+
+def test_shrinking_a_large_image_averages_its_speckle_instead_of_aliasing_it():
+    from usbkit.models.data import to_input
+
+    # a fine checkerboard: averaged it is flat grey; sampled at 4 of every 25 pixels it is not
+    board = (np.indices((800, 960)).sum(0) % 2 * 255).astype(np.uint8)[None]
+    smooth = to_input(board, (160, 192), antialias=True)
+    aliased = to_input(board, (160, 192), antialias=False)
+    assert float(smooth.std()) < 0.01 and abs(float(smooth.mean()) - 0.5) < 0.01
+    assert float(aliased.std()) > 0.1
+
+
+def test_a_checkpoint_written_before_the_antialias_setting_keeps_resizing_without_it(tmp_path):
+    from usbkit.models import build_model
+    from usbkit.models.detect import load_checkpoint
+
+    assert not ModelConfig().antialias  # the default is the shipped detectors' resizing
+    old = replace(SMALL, kind="frame")
+    config = old.to_dict()
+    del config["antialias"]  # what earlier versions saved
+    torch.save({"model": build_model(old).state_dict(), "model_config": config}, tmp_path / "o.pt")
+    assert load_checkpoint(tmp_path / "o.pt").cfg.antialias is False

@@ -148,6 +148,17 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _yes_no(text: str) -> bool:
+    """``'yes'``, ``'true'``, ``'on'``, ``'1'`` -> True; ``'no'``, ``'false'``, ``'off'``,
+    ``'0'`` -> False."""
+    value = str(text).strip().lower()
+    if value in ("yes", "true", "on", "1"):
+        return True
+    if value in ("no", "false", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"'{text}' is not yes or no")
+
+
 def _add_config_options(parser, cls, group: str, skip: tuple[str, ...]) -> None:
     """One option per field of config ``cls`` (``--batch``, ``--input-size HxW``, ...), its
     help taken from the config's own docstring; unset options keep the config's value."""
@@ -171,6 +182,8 @@ def _add_config_options(parser, cls, group: str, skip: tuple[str, ...]) -> None:
             convert, shown = _size, "x".join(str(v) for v in default)
         elif kind is tuple:
             convert, shown = _ints, ",".join(str(v) for v in default)
+        elif kind is bool:
+            convert, shown = _yes_no, "yes" if default else "no"
         elif kind in (int, float):
             convert, shown = kind, default
         else:
@@ -182,7 +195,7 @@ def _add_config_options(parser, cls, group: str, skip: tuple[str, ...]) -> None:
             dest=f"{group}__{f.name}",
             metavar=("HxW" if f.name.endswith("size") else "A,B,C")
             if kind is tuple
-            else f.name.upper(),
+            else ("yes|no" if kind is bool else f.name.upper()),
             help=f"{docs.get(f.name, '')} (default: {shown})".strip(),
         )
 

@@ -42,6 +42,13 @@ class ModelConfig:
         Frames of temporal context (current one included) for the sequence model.
     embed : int
         Channels of the attention embeddings.
+    antialias : bool
+        Shrink frames to the working resolution by averaging every pixel a working pixel
+        covers (``torch``'s antialiased bilinear) instead of interpolating between the four
+        nearest (the default, with which the shipped detectors were trained): a large scanner
+        image (a still 1000 pixels across is shrunk five times) then reaches the network
+        without its speckle aliased into coarse noise. On the still-image rehearsal
+        (``benchmarks/bench_stills.py``) it made no difference worth a change of default.
     """
 
     kind: str = "frame"
@@ -50,6 +57,7 @@ class ModelConfig:
     blocks: tuple[int, int, int] = (1, 2, 2)
     window: int = 8
     embed: int = 8
+    antialias: bool = False
 
     def __post_init__(self) -> None:
         _check(

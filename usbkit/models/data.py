@@ -58,12 +58,14 @@ def load_clips(
     return out
 
 
-def to_input(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-    """uint8 frames ``(n, h, w)`` -> float tensor ``(n, 1, H, W)`` in [0, 1] at ``size``."""
+def to_input(frames: np.ndarray, size: tuple[int, int], antialias: bool = False) -> torch.Tensor:
+    """uint8 frames ``(n, h, w)`` -> float tensor ``(n, 1, H, W)`` in [0, 1] at ``size``
+    (bilinear; averaging every covered pixel when shrinking with ``antialias``, see
+    :attr:`ModelConfig.antialias`)."""
     # copies only when the frames are not already a writable contiguous array (Clip.read copies)
     x = torch.from_numpy(np.require(frames, np.uint8, ["C", "W"])).float().div_(255.0)[:, None]
     if tuple(x.shape[-2:]) != tuple(size):
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=antialias)
     return x
 
 
@@ -93,6 +95,7 @@ class WindowSampler:
         size: tuple[int, int],
         rng: np.random.Generator | None = None,
         augment: str = "basic",
+        antialias: bool = False,
     ):
         """Frames ``(b, t, 1, H, W)`` and a flat list of per-frame box tensors (b*t).
 
@@ -106,7 +109,7 @@ class WindowSampler:
             e = self.clips[ci]
             n = len(e.clip)
             idx = np.clip(np.arange(s, s + self.length), 0, n - 1)
-            x = to_input(e.clip.read(idx), size)
+            x = to_input(e.clip.read(idx), size, antialias)
             sx, sy = scale_of(e.clip, size)
             bx = [
                 torch.from_numpy(e.boxes[f] * np.array([sx, sy, sx, sy], np.float32)) for f in idx
@@ -215,7 +218,9 @@ class WindowDataset(torch.utils.data.Dataset):
         cfg = self.cfg
         rng = np.random.default_rng([cfg.seed, epoch, position, 1])
         size = tuple(cfg.model.input_size)
-        x, boxes = self.sampler.batch([window], size, rng, augment=cfg.augment)
+        x, boxes = self.sampler.batch(
+            [window], size, rng, augment=cfg.augment, antialias=cfg.model.antialias
+        )
         shape = (size[0] // self.stride, size[1] // self.stride)
         return x[0], build_targets(boxes, shape, self.stride, radius=cfg.heat_radius)
 

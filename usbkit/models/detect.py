@@ -213,7 +213,8 @@ def detect_clip(
     scale = np.array([sx, sy, sx, sy])
     state = None
     for start in range(0, len(clip), chunk):
-        x = to_input(clip.read(np.arange(start, min(start + chunk, len(clip)))), size).to(device)
+        frames = clip.read(np.arange(start, min(start + chunk, len(clip))))
+        x = to_input(frames, size, model.cfg.antialias).to(device)
         out, state = model.stream(x, state)
         for k, (boxes, scores) in enumerate(
             model.detect(out, top_k=MAX_PER_FRAME, min_score=MIN_SCORE)

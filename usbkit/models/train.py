@@ -692,6 +692,8 @@ def train_command(cfg: TrainConfig, out: str = "RUN") -> str:
     from usbkit.models.config import ModelConfig
 
     def spelled(name: str, value) -> str:
+        if isinstance(value, bool):
+            return "yes" if value else "no"
         if isinstance(value, tuple):
             return ("x" if name.endswith("size") else ",").join(str(v) for v in value)
         return str(value)
