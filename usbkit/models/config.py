@@ -47,8 +47,8 @@ class ModelConfig:
         covers (``torch``'s antialiased bilinear) instead of interpolating between the four
         nearest (the default, with which the shipped detectors were trained): a large scanner
         image (a still 1000 pixels across is shrunk five times) then reaches the network
-        without its speckle aliased into coarse noise. On the still-image rehearsal
-        (``benchmarks/bench_stills.py``) it made no difference worth a change of default.
+        without its speckle aliased into coarse noise (the README's still-image commands use
+        it; on the cine cohort the shipped detectors do without).
     """
 
     kind: str = "frame"
