@@ -218,23 +218,27 @@ def test_a_run_saved_before_select_by_existed_resumes_keeping_by_jafroc(easy, tm
 
 
 def test_a_fine_tuned_run_starts_from_the_weights_it_names(easy, tmp_path, monkeypatch):
+    from usbkit.models import distributed
     from usbkit.models import train as train_module
 
     first = train(_cfg(easy, "frame", epochs=1), tmp_path / "first", progress=False)
-    started = {}
-    real = train_module.starting_weights
+    at_start = {}
+    real_wrap = distributed.wrap
 
-    def spy(cfg):
-        started.update(real(cfg))
-        return started
+    def spy(model, device):  # the model as training is about to begin
+        at_start.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return real_wrap(model, device)
 
-    monkeypatch.setattr(train_module, "starting_weights", spy)
+    monkeypatch.setattr(train_module.distributed, "wrap", spy)
     cfg = replace(_cfg(easy, "frame", epochs=1), init=str(first))
     second = train(cfg, tmp_path / "second", progress=False)
     saved = torch.load(first / "best.pt", weights_only=True)["model"]
-    assert started and all(torch.equal(started[k], saved[k].float()) for k in saved)
+    assert at_start and all(torch.equal(at_start[k], saved[k].float()) for k in saved)
     state = torch.load(second / "best.pt", weights_only=True)
     assert f"--init {first}" in state["command"]  # the command that repeats it names them
+    at_start.clear()
+    train(_cfg(easy, "frame", epochs=1), tmp_path / "third", progress=False)
+    assert not all(torch.equal(at_start[k], saved[k].float()) for k in saved)  # random start
 
 
 def test_fine_tuning_refuses_weights_of_another_network_and_says_which_setting_differs(
@@ -243,7 +247,7 @@ def test_fine_tuning_refuses_weights_of_another_network_and_says_which_setting_d
     first = train(_cfg(easy, "frame", epochs=1), tmp_path / "first", progress=False)
     other = replace(_cfg(easy, "frame", epochs=1), init=str(first))
     other = replace(other, model=replace(other.model, input_size=(48, 64)))
-    with pytest.raises(UsbkitError, match=r"another network: input_size \(64, 80\)"):
+    with pytest.raises(UsbkitError, match="another network: --input-size 64x80 there, 48x64 asked"):
         train(other, tmp_path / "second", progress=False)
     assert not (tmp_path / "second" / "best.pt").exists()
 
@@ -262,7 +266,7 @@ def test_the_train_command_takes_the_network_of_the_checkpoint_it_fine_tunes(
     capsys.readouterr()
     bad = [*argv[:-6], "--init", "pretrained:sequence", "--out", str(tmp_path / "x")]
     assert main(bad) == 1
-    assert "another network: kind sequence (asked for frame)" in capsys.readouterr().err
+    assert "a sequence detector's; they cannot start a frame detector" in capsys.readouterr().err
 
 
 def test_notebook_train_settings_reach_both_models_by_their_config_names(tmp_path, monkeypatch):
@@ -288,6 +292,8 @@ def test_a_misspelt_or_doubled_train_setting_is_an_error_that_names_it(tmp_path)
     run = SimpleNamespace(study="s", folder=tmp_path, save=lambda: None)
     with pytest.raises(UsbkitError, match="may not set epochs"):
         train_or_load(run, train=True, settings={"epochs": 3}, progress=False)
+    with pytest.raises(UsbkitError, match="may not set init.*usbkit train --init"):
+        train_or_load(run, train=True, settings={"init": "pretrained:frame"}, progress=False)
 
 
 def test_shrinking_a_large_image_averages_its_speckle_instead_of_aliasing_it():
@@ -311,3 +317,40 @@ def test_a_checkpoint_written_before_the_antialias_setting_keeps_resizing_withou
     del config["antialias"]  # what earlier versions saved
     torch.save({"model": build_model(old).state_dict(), "model_config": config}, tmp_path / "o.pt")
     assert load_checkpoint(tmp_path / "o.pt").cfg.antialias is False
+
+
+def test_fine_tuning_may_change_how_frames_are_resized_but_not_the_network(easy, tmp_path):
+    from usbkit.models.train import starting_weights
+
+    first = train(_cfg(easy, "frame", epochs=1), tmp_path / "first", progress=False)
+    cfg = replace(_cfg(easy, "frame"), init=str(first))
+    assert starting_weights(replace(cfg, model=replace(cfg.model, antialias=True)))
+    with pytest.raises(UsbkitError, match="--width 16 there, 24 asked for"):
+        starting_weights(replace(cfg, model=replace(cfg.model, width=24)))
+
+
+def test_a_config_files_model_settings_are_checked_against_the_checkpoint_it_fine_tunes(
+    easy, tmp_path, capsys
+):
+    from usbkit.cli import main
+
+    first = train(_cfg(easy, "frame", epochs=1), tmp_path / "first", progress=False)
+    (tmp_path / "c.json").write_text(json.dumps({"model": {"input_size": [96, 112]}}))
+    argv = ["--quiet", "train", str(easy), "--model", "frame", "--out", str(tmp_path / "ft")]
+    argv += ["--config", str(tmp_path / "c.json"), "--init", str(first)]
+    assert main(argv) == 1
+    assert "--input-size 64x80 there, 96x112 asked for" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["no", "yes", 0, None])
+def test_a_yes_no_setting_given_as_text_or_a_number_is_refused_not_read_as_yes(value):
+    with pytest.raises(UsbkitError, match="antialias .* must be true or false"):
+        TrainConfig().with_settings({"antialias": value})
+
+
+def test_resuming_with_other_settings_warns_that_the_run_keeps_its_own(easy, tmp_path):
+    from usbkit.io.notices import UsbkitWarning
+
+    train(_cfg(easy, "frame", epochs=1), tmp_path / "run", progress=False)
+    with pytest.warns(UsbkitWarning, match="--lr 0.005 there, 0.002 asked for"):
+        train(replace(_cfg(easy, "frame", epochs=1), lr=0.002), tmp_path / "run", progress=False)

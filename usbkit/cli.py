@@ -218,10 +218,21 @@ def _cmd_train(args) -> int:
     _at_least(args.train__seed, "--seed", 0)
     base = load_config(TrainConfig, args.config) if args.config else TrainConfig()
     base = replace(base, **_config_overrides(args, "train"))
-    if base.init:  # fine-tuning keeps the starting checkpoint's network
+    if base.init and not (Path(args.out) / "last.pt").exists():
+        # fine-tuning keeps the starting checkpoint's network; model settings the config file
+        # sets (away from their defaults) or the options give are checked against it
+        from dataclasses import fields
+
+        from usbkit.models.config import ModelConfig
         from usbkit.models.detect import model_config_of
 
-        base = replace(base, model=model_config_of(base.init))
+        default = ModelConfig()
+        chosen = {
+            f.name: getattr(base.model, f.name)
+            for f in fields(ModelConfig)
+            if f.name != "kind" and getattr(base.model, f.name) != getattr(default, f.name)
+        }
+        base = replace(base, model=replace(model_config_of(base.init), **chosen))
     model = replace(base.model, kind=args.model, **_config_overrides(args, "model"))
     cfg = replace(base, study=str(args.study), model=model)
     out = train(cfg, args.out, progress=not args.quiet)

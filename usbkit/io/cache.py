@@ -357,7 +357,7 @@ def decode_in_memory(path: Path) -> tuple[np.ndarray, dict]:
     info.slot = store.slot
     for frame in iter_frames(path, info):
         store.add(frame)
-    if store.buf is None:  # the decoders raise for a clip without frames; kept as a guard
+    if store.n == 0:  # the decoders raise for a clip without frames; kept as a guard
         raise UsbkitError("no frame could be decoded from this clip", file=path)
     frames = store.array()
     meta = {

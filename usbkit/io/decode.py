@@ -227,7 +227,6 @@ def video_gray(frame, out: np.ndarray | None = None) -> np.ndarray:
     where the pixel format has one (fast, exact), else FFmpeg's conversion. Written into
     ``out`` (C-contiguous uint8, the frame's height x width) where given."""
     fmt = frame.format.name
-    out = np.empty((frame.height, frame.width), np.uint8) if out is None else out
     if fmt in LUMA_FIRST_FORMATS:
         lut = luma_lut(fmt, int(getattr(frame, "color_range", 0) or 0))
         if lut is not None:
@@ -235,10 +234,15 @@ def video_gray(frame, out: np.ndarray | None = None) -> np.ndarray:
             y = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
             y = y[: frame.height, : frame.width]
             if lut is _IDENTITY:  # full-range video: the Y plane is the gray image
+                if out is None:
+                    return y.copy()
                 np.copyto(out, y)
                 return out
             return apply_luma_lut(lut, y, out)
-    np.copyto(out, frame.to_ndarray(format="gray"))
+    gray = frame.to_ndarray(format="gray")
+    if out is None:
+        return gray
+    np.copyto(out, gray)
     return out
 
 

@@ -71,6 +71,10 @@ class ModelConfig:
         _check(self.width >= 4 and self.width % 4 == 0, "width must be a multiple of 4")
         _check(self.window >= 1 and self.embed >= 1, "window and embed must be at least 1")
         _check(
+            isinstance(self.antialias, bool),
+            f"antialias {self.antialias!r} must be true or false (yes or no on the command line)",
+        )
+        _check(
             len(self.blocks) == 3 and all(int(b) == b and 0 <= b <= 8 for b in self.blocks),
             f"blocks {self.blocks} must be three whole numbers from 0 to 8",
         )
@@ -153,7 +157,8 @@ class TrainConfig:
         Weights to start from instead of random ones (fine-tuning): a training run folder,
         a ``.pt`` checkpoint, or ``pretrained:frame`` / ``pretrained:sequence`` (the shipped
         detectors). The network is the starting checkpoint's: model settings that differ
-        from it are an error. Empty: random initial weights.
+        from it are an error (``antialias``, how frames are resized, is not part of the
+        network). Empty: random initial weights.
     """
 
     study: str = ""
@@ -192,6 +197,7 @@ class TrainConfig:
         _check(0 <= self.ema < 1, f"ema {self.ema} must be from 0 up to (not including) 1")
         _check(self.patience >= 0, "patience must be 0 or more")
         _check(self.val_fp_rate > 0, f"val_fp_rate {self.val_fp_rate} must be above 0")
+        _check(isinstance(self.init, str), f"init {self.init!r} must be a checkpoint or empty")
         for name, value, allowed in (
             ("heat_radius", self.heat_radius, ("proportional", "centernet")),
             ("box_loss", self.box_loss, ("l1-log", "giou")),

@@ -34,6 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from usbkit.errors import UsbkitError
+from usbkit.io.notices import warn
 from usbkit.io.study import load_study
 from usbkit.models import build_model, distributed
 from usbkit.models.centernet import detection_loss
@@ -94,6 +95,7 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
     torch.manual_seed(cfg.seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
+    start = starting_weights(cfg) if state is None and cfg.init else None  # before the data
     train_clips, val_clips = load_data(cfg, progress=progress and rank == 0)
     if state is None:
         cfg = for_still_images(cfg, train_clips)
@@ -101,8 +103,8 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
         write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2))
     sampler = WindowSampler(train_clips, cfg.window_length, cfg.window_step)
     model = build_model(cfg.model)
-    if state is None and cfg.init:
-        model.load_state_dict(starting_weights(cfg))
+    if start is not None:
+        model.load_state_dict(start)
     model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = warmup_cosine(optimizer, steps_per_epoch(sampler, cfg, world), cfg.epochs)
@@ -160,29 +162,59 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
 
 
 def starting_weights(cfg: TrainConfig) -> dict[str, torch.Tensor]:
-    """The weights of the checkpoint ``cfg.init`` (fine-tuning), checked to fit ``cfg.model``.
+    """The weights of the checkpoint ``cfg.init`` (fine-tuning), checked to fit ``cfg.model``:
+    the same kind, working resolution and sizes (``antialias``, how frames are resized, may
+    differ).
 
     Raises
     ------
     UsbkitError
-        When the checkpoint is another network (model kind, working resolution or size).
+        When the checkpoint is another network.
     """
     from dataclasses import fields
 
     start = load_checkpoint(cfg.init)
-    if start.cfg != cfg.model:
-        differ = [
-            f"{f.name} {getattr(start.cfg, f.name)} (asked for {getattr(cfg.model, f.name)})"
-            for f in fields(start.cfg)
-            if getattr(start.cfg, f.name) != getattr(cfg.model, f.name)
-        ]
+    path = checkpoint_file(cfg.init)
+    if start.cfg.kind != cfg.model.kind:
         raise UsbkitError(
-            "the weights to start from (--init) belong to another network: " + ", ".join(differ),
-            file=checkpoint_file(cfg.init),
+            f"the weights to start from (init) are a {start.cfg.kind} detector's; they cannot "
+            f"start a {cfg.model.kind} detector",
+            file=path,
+            fix=f"Start from a {cfg.model.kind} checkpoint (pretrained:{cfg.model.kind} or a "
+            f"{cfg.model.kind} training run), or train from random weights without init",
+        )
+    differ = [
+        f"--{f.name.replace('_', '-')} {spelled(f.name, getattr(start.cfg, f.name))} there, "
+        f"{spelled(f.name, getattr(cfg.model, f.name))} asked for"
+        for f in fields(start.cfg)
+        if f.name not in ("kind", "antialias")
+        and getattr(start.cfg, f.name) != getattr(cfg.model, f.name)
+    ]
+    if differ:
+        raise UsbkitError(
+            "the weights to start from (init) belong to another network: " + "; ".join(differ),
+            file=path,
             fix="Leave out the model settings that differ (a fine-tuned run keeps the network "
-            "of the checkpoint it starts from), or train from random weights without --init",
+            "of the checkpoint it starts from), or train from random weights without init",
         )
     return start.state_dict()
+
+
+def spelled(name: str, value) -> str:
+    """Setting ``name``'s value as the command line spells it (``160x192``, ``1,2,2``, ``yes``).
+
+    Examples
+    --------
+    >>> spelled("input_size", (160, 192)), spelled("blocks", (1, 2, 2)), spelled("ema", 0.5)
+    ('160x192', '1,2,2', '0.5')
+    >>> spelled("antialias", True)
+    'yes'
+    """
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (tuple, list)):
+        return ("x" if name.endswith("size") else ",").join(str(v) for v in value)
+    return str(value)
 
 
 def for_still_images(cfg: TrainConfig, clips: list[ClipEntry]) -> TrainConfig:
@@ -646,8 +678,45 @@ def resume_state(
             file=out,
             fix="Choose a new --out folder, or repeat the original command to resume",
         )
+    changed = changed_settings(old, cfg)
+    if changed:
+        warn(
+            "this folder holds a training run with other settings ("
+            + "; ".join(changed)
+            + "); it continues with its own settings",
+            file=out,
+            fix="To train with the new settings, give a new output folder",
+        )
     best_key = tuple(state.get("best_key", (-math.inf, -math.inf)))
     return replace(old, epochs=cfg.epochs), state["epoch"] + 1, state["log"], best_key, state
+
+
+#: Settings a resumed run may be given differently without changing what it learns (or that
+#: training itself adapts: batch and window length for still images).
+RESUME_FREE = {"study", "epochs", "device", "workers", "init", "batch", "window_length"}
+
+
+def changed_settings(saved: TrainConfig, asked: TrainConfig) -> list[str]:
+    """The settings of ``asked`` that differ from a saved run's, spelled as options
+    (``--lr 0.003 there, 0.002 asked for``).
+
+    Examples
+    --------
+    >>> changed_settings(TrainConfig(lr=0.003), TrainConfig(lr=0.002, epochs=40))
+    ['--lr 0.003 there, 0.002 asked for']
+    """
+    from dataclasses import fields
+
+    out = []
+    for a, b in ((saved, asked), (saved.model, asked.model)):
+        for f in fields(a):
+            if f.name in RESUME_FREE or f.name == "model":
+                continue
+            x, y = getattr(a, f.name), getattr(b, f.name)
+            if x != y:
+                name = "--" + f.name.replace("_", "-")
+                out.append(f"{name} {spelled(f.name, x)} there, {spelled(f.name, y)} asked for")
+    return out
 
 
 def log_epoch(out: Path, log: list[dict], on_epoch=None, progress: bool = False) -> None:
@@ -690,13 +759,6 @@ def train_command(cfg: TrainConfig, out: str = "RUN") -> str:
     from dataclasses import fields
 
     from usbkit.models.config import ModelConfig
-
-    def spelled(name: str, value) -> str:
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if isinstance(value, tuple):
-            return ("x" if name.endswith("size") else ",").join(str(v) for v in value)
-        return str(value)
 
     parts = ["usbkit", "train", cfg.study or "STUDY", "--model", cfg.model.kind, "--out", out]
     for config, default in ((cfg.model, ModelConfig(kind=cfg.model.kind)), (cfg, TrainConfig())):

@@ -97,17 +97,22 @@ def train_or_load(
     ``settings`` holds any other training or network settings, by field name of
     :class:`TrainConfig` or :class:`~usbkit.models.config.ModelConfig` (``{"input_size":
     [192, 224], "lr": 0.002, "augment": "ultrasound"}``); both models get the same ones (one
-    recipe). The study, model kind, epochs, device and seed have parameters of their own.
+    recipe). The study, model kind, epochs, device and seed have parameters of their own;
+    starting weights (``init``) differ per model and are given to ``usbkit train --init``.
     """
     from usbkit.models.config import ModelConfig
     from usbkit.models.train import train as run_training
 
-    own = sorted(set(settings or {}) & {"study", "kind", "model", "epochs", "device", "seed"})
+    own = sorted(
+        set(settings or {}) & {"study", "kind", "model", "epochs", "device", "seed", "init"}
+    )
     if own:
         raise UsbkitError(
-            f"train_settings may not set {', '.join(own)}: these have parameters of their own",
-            fix="Set epochs, device and seed with the notebook's parameters of those names, and "
-            "leave the study and model kind out (both models are trained)",
+            f"train_settings may not set {', '.join(own)}: these have parameters of their own "
+            "or differ between the two models",
+            fix="Set epochs, device and seed with the notebook's parameters of those names; "
+            "leave the study and model kind out (both models are trained); to fine-tune one "
+            "model from a checkpoint use usbkit train --init",
         )
     refs = {}
     for kind in ("frame", "sequence"):
