@@ -74,7 +74,9 @@ def opencv_decode(path: Path, keep: bool) -> None:
             cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
             continue
         if frames is None:
-            frames = np.empty((count, *bgr.shape[:2]), np.uint8)
+            frames = np.empty((max(count, 1), *bgr.shape[:2]), np.uint8)
+        if i == len(frames):  # the container's count was short: grow, as a reader must
+            frames = np.concatenate([frames, np.empty_like(frames)])
         cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY, dst=frames[i])
         i += 1
     cap.release()
