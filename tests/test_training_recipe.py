@@ -213,7 +213,10 @@ def test_a_run_saved_before_select_by_existed_resumes_keeping_by_jafroc(easy, tm
     state = torch.load(run / "last.pt", weights_only=True)
     del state["train_config"]["select_by"]  # as written by earlier versions
     torch.save(state, run / "last.pt")
-    resumed, start, log, _, _ = resume_state(run, replace(cfg, epochs=2))
+    from usbkit.errors import UsbkitWarning
+
+    with pytest.warns(UsbkitWarning, match="--select-by jafroc there, ap50 asked for"):
+        resumed, start, log, _, _ = resume_state(run, replace(cfg, epochs=2))
     assert resumed.select_by == "jafroc" and start == 1 and len(log) == 1
 
 
