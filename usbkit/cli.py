@@ -221,17 +221,10 @@ def _cmd_train(args) -> int:
     if base.init and not (Path(args.out) / "last.pt").exists():
         # fine-tuning keeps the starting checkpoint's network; model settings the config file
         # sets (away from their defaults) or the options give are checked against it
-        from dataclasses import fields
-
-        from usbkit.models.config import ModelConfig
+        from usbkit.models.config import ModelConfig, setting_differences
         from usbkit.models.detect import model_config_of
 
-        default = ModelConfig()
-        chosen = {
-            f.name: getattr(base.model, f.name)
-            for f in fields(ModelConfig)
-            if f.name != "kind" and getattr(base.model, f.name) != getattr(default, f.name)
-        }
+        chosen = {name: v for name, v, _ in setting_differences(base.model, ModelConfig())}
         base = replace(base, model=replace(model_config_of(base.init), **chosen))
     model = replace(base.model, kind=args.model, **_config_overrides(args, "model"))
     cfg = replace(base, study=str(args.study), model=model)

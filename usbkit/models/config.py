@@ -6,10 +6,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from usbkit.config import config_from_dict, config_to_dict
 from usbkit.errors import UsbkitError
+
+
+def setting_differences(a, b) -> list[tuple[str, object, object]]:
+    """``(name, value in a, value in b)`` for every setting in which two configs differ: two
+    :class:`ModelConfig`, or two :class:`TrainConfig` with their models (model settings
+    first). The study and the model kind are not compared.
+
+    Examples
+    --------
+    >>> setting_differences(TrainConfig(lr=0.002), TrainConfig(model=ModelConfig(width=16)))
+    [('width', 32, 16), ('lr', 0.002, 0.003)]
+    """
+    pairs = [(a.model, b.model), (a, b)] if isinstance(a, TrainConfig) else [(a, b)]
+    return [
+        (f.name, getattr(x, f.name), getattr(y, f.name))
+        for x, y in pairs
+        for f in fields(x)
+        if f.name not in ("study", "model", "kind") and getattr(x, f.name) != getattr(y, f.name)
+    ]
 
 
 def _check(ok: bool, message: str) -> None:

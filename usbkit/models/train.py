@@ -38,7 +38,7 @@ from usbkit.io.notices import warn
 from usbkit.io.study import load_study
 from usbkit.models import build_model, distributed
 from usbkit.models.centernet import detection_loss
-from usbkit.models.config import TrainConfig
+from usbkit.models.config import TrainConfig, setting_differences
 from usbkit.models.data import (
     ClipEntry,
     WindowDataset,
@@ -171,10 +171,8 @@ def starting_weights(cfg: TrainConfig) -> dict[str, torch.Tensor]:
     UsbkitError
         When the checkpoint is another network.
     """
-    from dataclasses import fields
-
-    start = load_checkpoint(cfg.init)
     path = checkpoint_file(cfg.init)
+    start = load_checkpoint(path)
     if start.cfg.kind != cfg.model.kind:
         raise UsbkitError(
             f"the weights to start from (init) are a {start.cfg.kind} detector's; they cannot "
@@ -184,11 +182,9 @@ def starting_weights(cfg: TrainConfig) -> dict[str, torch.Tensor]:
             f"{cfg.model.kind} training run), or train from random weights without init",
         )
     differ = [
-        f"--{f.name.replace('_', '-')} {spelled(f.name, getattr(start.cfg, f.name))} there, "
-        f"{spelled(f.name, getattr(cfg.model, f.name))} asked for"
-        for f in fields(start.cfg)
-        if f.name not in ("kind", "antialias")
-        and getattr(start.cfg, f.name) != getattr(cfg.model, f.name)
+        there_and_asked(name, there, asked)
+        for name, there, asked in setting_differences(start.cfg, cfg.model)
+        if name != "antialias"
     ]
     if differ:
         raise UsbkitError(
@@ -198,6 +194,17 @@ def starting_weights(cfg: TrainConfig) -> dict[str, torch.Tensor]:
             "of the checkpoint it starts from), or train from random weights without init",
         )
     return start.state_dict()
+
+
+def there_and_asked(name: str, there, asked) -> str:
+    """A setting that differs, as the command line spells it (``--lr 0.003 there, 0.002 asked
+    for``)."""
+    return f"{option(name)} {spelled(name, there)} there, {spelled(name, asked)} asked for"
+
+
+def option(name: str) -> str:
+    """The command-line option of a setting (``input_size`` -> ``--input-size``)."""
+    return "--" + name.replace("_", "-")
 
 
 def spelled(name: str, value) -> str:
@@ -705,18 +712,11 @@ def changed_settings(saved: TrainConfig, asked: TrainConfig) -> list[str]:
     >>> changed_settings(TrainConfig(lr=0.003), TrainConfig(lr=0.002, epochs=40))
     ['--lr 0.003 there, 0.002 asked for']
     """
-    from dataclasses import fields
-
-    out = []
-    for a, b in ((saved, asked), (saved.model, asked.model)):
-        for f in fields(a):
-            if f.name in RESUME_FREE or f.name == "model":
-                continue
-            x, y = getattr(a, f.name), getattr(b, f.name)
-            if x != y:
-                name = "--" + f.name.replace("_", "-")
-                out.append(f"{name} {spelled(f.name, x)} there, {spelled(f.name, y)} asked for")
-    return out
+    return [
+        there_and_asked(name, there, now)
+        for name, there, now in setting_differences(saved, asked)
+        if name not in RESUME_FREE
+    ]
 
 
 def log_epoch(out: Path, log: list[dict], on_epoch=None, progress: bool = False) -> None:
@@ -756,16 +756,7 @@ def train_command(cfg: TrainConfig, out: str = "RUN") -> str:
     >>> train_command(TrainConfig(study="study", model=ModelConfig(kind="sequence"), seed=3))
     'usbkit train study --model sequence --out RUN --seed 3'
     """
-    from dataclasses import fields
-
-    from usbkit.models.config import ModelConfig
-
     parts = ["usbkit", "train", cfg.study or "STUDY", "--model", cfg.model.kind, "--out", out]
-    for config, default in ((cfg.model, ModelConfig(kind=cfg.model.kind)), (cfg, TrainConfig())):
-        for f in fields(config):
-            if f.name in ("study", "model", "kind"):
-                continue
-            value = getattr(config, f.name)
-            if value != getattr(default, f.name):
-                parts += ["--" + f.name.replace("_", "-"), spelled(f.name, value)]
+    for name, value, _ in setting_differences(cfg, TrainConfig()):
+        parts += [option(name), spelled(name, value)]
     return " ".join(parts)
