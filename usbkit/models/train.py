@@ -88,6 +88,8 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
     rank, world = distributed.init()
     out = Path(out)
     cfg, start_epoch, log, best_key, state = resume_state(out, cfg)
+    # checked before the run folder is made and the data loaded
+    start = starting_weights(cfg) if state is None and cfg.init else None
     if rank == 0:
         ensure_writable_dir(out)
         mark_output(out, "train")
@@ -95,7 +97,6 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
     torch.manual_seed(cfg.seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
-    start = starting_weights(cfg) if state is None and cfg.init else None  # before the data
     train_clips, val_clips = load_data(cfg, progress=progress and rank == 0)
     if state is None:
         cfg = for_still_images(cfg, train_clips)
