@@ -455,13 +455,15 @@ def reconcile(path: Path, meta: dict) -> tuple[np.ndarray, dict]:
     return frames, {**fresh, "_fresh": True}
 
 
-def store_crop(meta: dict, box: tuple[int, int, int, int]) -> None:
-    """Remember a clip's crop in its cache entry (best effort: a read-only cache is fine)."""
+def store_crop(meta: dict, box: tuple[int, int, int, int], rule: int) -> None:
+    """Remember a clip's crop, found by version ``rule`` of the crop rule, in its cache entry
+    (best effort: a read-only cache is fine)."""
     entry = meta.get("_entry")
     if not entry:
         return
     stored = {k: v for k, v in meta.items() if not k.startswith("_")}
     stored["crop"] = [int(v) for v in box]
+    stored["crop_rule"] = int(rule)
     tmp = Path(entry) / ".meta.json.tmp"
     try:
         tmp.write_text(json.dumps(stored), encoding="utf-8")

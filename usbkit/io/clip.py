@@ -22,7 +22,7 @@ from usbkit.io.cache import (
     reconcile,
     store_crop,
 )
-from usbkit.io.crop import detect_bmode_region
+from usbkit.io.crop import CROP_RULE, detect_bmode_region
 from usbkit.io.decode import DEFAULT_FPS, check_frame_folder, require_media
 from usbkit.io.notices import warn
 
@@ -250,9 +250,9 @@ def open_clip(
     h, w = int(meta["height"]), int(meta["width"])
     box = (0, 0, w, h)
     if settings.crop:
-        if "crop" not in meta:
+        if "crop" not in meta or meta.get("crop_rule") != CROP_RULE:
             box = detect_bmode_region(np.asarray(frames[_sample_indices(len(frames))]))
-            store_crop(meta, box)
+            store_crop(meta, box, CROP_RULE)
         else:
             box = tuple(meta["crop"])
     x0, y0, x1, y1 = box

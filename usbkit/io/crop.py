@@ -2,9 +2,18 @@
 
 Scanner exports carry a user-interface border with burned-in text (patient name, date,
 depth and gain settings). Inside the border is the B-mode image, whose speckle changes from
-frame to frame and is textured everywhere. The border is static and mostly flat. The region
-is found as the bounding box of the largest connected area that is *active*: changing over
-time when several frames are available, densely textured when there is only one.
+frame to frame. The border is static and mostly one flat colour. The region is found as the
+bounding box of the largest connected area that is *active*:
+
+- several frames: pixels that change over time;
+- one frame (a still image) whose outer edge is mostly one value (a screen border): pixels
+  that differ from that value, in a neighbourhood where they are the majority (thin text and
+  ruler ticks on the border are mostly border between their strokes, so they drop out,
+  while the picture, smooth or speckled, bright or dark, is kept whole);
+- one frame without such a border: densely textured pixels.
+
+Window sizes grow with the image (a 1000-pixel still is smoothed over larger windows than a
+400-pixel one), and holes inside the region (an anechoic cyst) are filled.
 """
 
 from __future__ import annotations
@@ -14,6 +23,17 @@ from scipy import ndimage
 
 #: A crop smaller than this fraction of the frame is not trusted (full frame used instead).
 MIN_REGION_FRACTION = 0.15
+
+#: Version of the rule below; a crop remembered in the frame cache under another version is
+#: found again (version 2: stills are cropped by their difference from a flat border; version
+#: 1 cut smooth or banded stills down to a part of the picture).
+CROP_RULE = 2
+
+#: A still image has a screen border when this share of its outermost pixels has one value.
+BORDER_SHARE = 0.3
+
+#: Grey levels within which a still's pixel counts as border colour.
+BORDER_TOLERANCE = 8
 
 
 def detect_bmode_region(samples: np.ndarray) -> tuple[int, int, int, int]:
@@ -38,23 +58,27 @@ def detect_bmode_region(samples: np.ndarray) -> tuple[int, int, int, int]:
     if h < 16 or w < 16:
         return full
     f = samples.astype(np.float32)
-    if k >= 3:
-        active = f.std(axis=0) > 2.0
-        # Very dark static pixels inside the image (e.g. an anechoic cyst in a still
-        # stretch) are filled by the closing below.
+    border = _border_value(f[0]) if k < 3 else None
+    if border is not None:
+        region = _still_region(f[0], border)
     else:
-        img = f[0]
-        mean = ndimage.uniform_filter(img, 5)
-        sq = ndimage.uniform_filter(img * img, 5)
-        local_std = np.sqrt(np.maximum(sq - mean * mean, 0))
-        active = (local_std > 3.0) & (mean > 4.0)
-    density = ndimage.uniform_filter(active.astype(np.float32), 9)
-    region = density > 0.5
-    # Opening removes thin structures such as lines of burned-in text next to the image.
-    region = ndimage.binary_opening(region, structure=np.ones((17, 17)))
-    pad = 9
-    region = np.pad(region, pad, mode="edge")
-    region = ndimage.binary_closing(region, structure=np.ones((9, 9)))[pad:-pad, pad:-pad]
+        if k >= 3:
+            active = f.std(axis=0) > 2.0
+            # Very dark static pixels inside the image (e.g. an anechoic cyst in a still
+            # stretch) are filled by the closing below.
+        else:
+            img = f[0]
+            mean = ndimage.uniform_filter(img, 5)
+            sq = ndimage.uniform_filter(img * img, 5)
+            local_std = np.sqrt(np.maximum(sq - mean * mean, 0))
+            active = (local_std > 3.0) & (mean > 4.0)
+        density = ndimage.uniform_filter(active.astype(np.float32), 9)
+        region = density > 0.5
+        # Opening removes thin structures such as lines of burned-in text next to the image.
+        region = ndimage.binary_opening(region, structure=np.ones((17, 17)))
+        pad = 9
+        region = np.pad(region, pad, mode="edge")
+        region = ndimage.binary_closing(region, structure=np.ones((9, 9)))[pad:-pad, pad:-pad]
     labels, n = ndimage.label(region)
     if n == 0:
         return full
@@ -62,9 +86,63 @@ def detect_bmode_region(samples: np.ndarray) -> tuple[int, int, int, int]:
     biggest = int(np.argmax(sizes)) + 1
     ys, xs = np.nonzero(labels == biggest)
     y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    if k < 3:
+        x0, y0, x1, y1 = _join_parts(labels, sizes, (x0, y0, x1, y1), h * w)
     if (y1 - y0) * (x1 - x0) < MIN_REGION_FRACTION * h * w:
         return full
     # A region within 2 pixels of the frame edge on every side is the full frame.
     if x0 <= 2 and y0 <= 2 and x1 >= w - 2 and y1 >= h - 2:
         return full
     return (x0, y0, x1, y1)
+
+
+def _border_value(img: np.ndarray) -> float | None:
+    """The screen border's grey level: the value of most of the image's outermost pixels, or
+    None when no value holds ``BORDER_SHARE`` of them (the picture fills the frame)."""
+    ring = np.concatenate([img[0], img[-1], img[1:-1, 0], img[1:-1, -1]]).round()
+    values, counts = np.unique(ring, return_counts=True)
+    top = float(values[np.argmax(counts)])
+    # within a few grey levels of the commonest value: a border saved as JPEG is not exact
+    share = np.mean(np.abs(ring - top) <= BORDER_TOLERANCE / 2)
+    return top if share >= BORDER_SHARE else None
+
+
+def _still_region(img: np.ndarray, border: float) -> np.ndarray:
+    """The picture of a still screen capture: where most pixels of a neighbourhood differ
+    from the border's grey level, opened to cut thin text and ticks away, holes filled."""
+    size = max(9, round(min(img.shape) / 64))
+    content = np.abs(img - border) > BORDER_TOLERANCE
+    region = ndimage.uniform_filter(content.astype(np.float32), size) > 0.5
+    region = ndimage.binary_opening(region, structure=np.ones((size, size)))
+    return ndimage.binary_fill_holes(region)
+
+
+def _join_parts(labels: np.ndarray, sizes: np.ndarray, box: tuple, area: int) -> tuple:
+    """Grow the picture's box by the parts of it that a dark band cut off: a component (at
+    least 1 % of the frame) that lies level with the box along one axis (90 % of its extent
+    within the box's and at least half as long) and close to it along the other (a gap of at
+    most a quarter of the box). Text panels and rulers beside the picture are much shorter
+    than the picture, so they are not joined."""
+    x0, y0, x1, y1 = box
+    parts = [
+        (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop)
+        for sl, size in zip(ndimage.find_objects(labels), sizes)
+        if sl is not None and size >= 0.01 * area
+    ]
+    grown = True
+    while grown:
+        grown = False
+        for a0, b0, a1, b1 in parts:
+            if a0 >= x0 and b0 >= y0 and a1 <= x1 and b1 <= y1:
+                continue
+            for (p0, p1, q0, q1), (r0, r1, t0, t1) in (
+                ((a0, a1, x0, x1), (b0, b1, y0, y1)),  # level in x, beside in y
+                ((b0, b1, y0, y1), (a0, a1, x0, x1)),  # level in y, beside in x
+            ):
+                level = min(p1, q1) - max(p0, q0) >= 0.9 * (p1 - p0) and p1 - p0 >= 0.5 * (q1 - q0)
+                gap = max(r0 - t1, t0 - r1)
+                if level and gap <= 0.25 * (t1 - t0):
+                    x0, y0, x1, y1 = min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1)
+                    grown = True
+                    break
+    return x0, y0, x1, y1
