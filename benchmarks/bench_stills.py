@@ -1,14 +1,14 @@
 """The still-image acceptance, rehearsed on synthetic stills.
 
 The real acceptance set (a public breast-ultrasound still-image set of 780 images with masks)
-is not part of this repository. This script makes 300 synthetic stills that vary the way real
-ones do (usbkit.synth.stills: 400-1000 pixels across, 30-50 mm fields of view, different
-gains, masses of 3-40 mm, a scanner screen around the picture), writes them in that set's
-layout, and runs exactly the README's five commands on them, on the CPU:
+is not part of this repository. This script makes as many synthetic stills (780) that vary the
+way real ones do (usbkit.synth.stills: 400-1000 pixels across, 30-50 mm fields of view,
+different gains, masses of 3-40 mm, a scanner screen around the picture), writes them in that
+set's layout, and runs exactly the README's five commands on them, on the CPU:
 
     usbkit import busi STILLS STUDY
     usbkit split STUDY --seed 0
-    usbkit train STUDY --model frame --out RUN --augment ultrasound --antialias yes
+    usbkit train STUDY --model frame --out RUN --augment ultrasound --antialias yes --epochs 15
     usbkit detect STUDY --checkpoint RUN --out det.csv --split test
     usbkit evaluate STUDY --detections "single frame=det.csv" --split test --out results
 
@@ -48,7 +48,7 @@ def usbkit(*args) -> float:
     return time.perf_counter() - t
 
 
-def main(images: int = 300, train_args: str = "") -> None:
+def main(images: int = 780, train_args: str = "") -> None:
     with tempfile.TemporaryDirectory(prefix="usbkit-stills-") as tmp:
         tmp = Path(tmp)
         os.environ.setdefault("USBKIT_CACHE", str(tmp / "cache"))
@@ -58,7 +58,7 @@ def main(images: int = 300, train_args: str = "") -> None:
         usbkit("split", study, "--seed", "0")
         train_s = usbkit(
             "train", study, "--model", "frame", "--out", run, "--augment", "ultrasound",
-            "--antialias", "yes",
+            "--antialias", "yes", "--epochs", "15",
             *shlex.split(train_args),
         )  # fmt: skip
         usbkit("detect", study, "--checkpoint", run, "--out", tmp / "det.csv", "--split", "test")
@@ -97,7 +97,7 @@ def main(images: int = 300, train_args: str = "") -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("images", type=int, nargs="?", default=300)
+    parser.add_argument("images", type=int, nargs="?", default=780)
     parser.add_argument("--train-args", default="", help="more options for usbkit train")
     args = parser.parse_args()
     main(args.images, args.train_args)

@@ -50,8 +50,7 @@ def test_a_smooth_banded_still_is_cropped_to_its_whole_picture_without_text_or_r
 
 def test_a_still_that_fills_the_frame_is_not_cropped():
     rng = np.random.default_rng(1)
-    img = _smooth_picture(rng, 400, 560).astype(float)
-    img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)  # fine speckle
+    img = np.maximum(_smooth_picture(rng, 400, 560), 20)  # no border colour on the edge
     assert detect_bmode_region(img[None]) == (0, 0, 560, 400)
 
 

@@ -10,7 +10,8 @@ bounding box of the largest connected area that is *active*:
   that differ from that value, in a neighbourhood where they are the majority (thin text and
   ruler ticks on the border are mostly border between their strokes, so they drop out,
   while the picture, smooth or speckled, bright or dark, is kept whole);
-- one frame without such a border: densely textured pixels.
+- one frame without such a border is the picture itself and is not cropped (texture, the
+  rule used before, breaks a smooth picture into pieces and kept only one of them).
 
 Window sizes grow with the image (a 1000-pixel still is smoothed over larger windows than a
 400-pixel one), and holes inside the region (an anechoic cyst) are filled.
@@ -58,20 +59,15 @@ def detect_bmode_region(samples: np.ndarray) -> tuple[int, int, int, int]:
     if h < 16 or w < 16:
         return full
     f = samples.astype(np.float32)
-    border = _border_value(f[0]) if k < 3 else None
-    if border is not None:
+    if k < 3:
+        border = _border_value(f[0])
+        if border is None:  # no screen around the picture: the image is the picture
+            return full
         region = _still_region(f[0], border)
     else:
-        if k >= 3:
-            active = f.std(axis=0) > 2.0
-            # Very dark static pixels inside the image (e.g. an anechoic cyst in a still
-            # stretch) are filled by the closing below.
-        else:
-            img = f[0]
-            mean = ndimage.uniform_filter(img, 5)
-            sq = ndimage.uniform_filter(img * img, 5)
-            local_std = np.sqrt(np.maximum(sq - mean * mean, 0))
-            active = (local_std > 3.0) & (mean > 4.0)
+        active = f.std(axis=0) > 2.0
+        # Very dark static pixels inside the image (e.g. an anechoic cyst in a still
+        # stretch) are filled by the closing below.
         density = ndimage.uniform_filter(active.astype(np.float32), 9)
         region = density > 0.5
         # Opening removes thin structures such as lines of burned-in text next to the image.
@@ -86,7 +82,7 @@ def detect_bmode_region(samples: np.ndarray) -> tuple[int, int, int, int]:
     biggest = int(np.argmax(sizes)) + 1
     ys, xs = np.nonzero(labels == biggest)
     y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
-    if k < 3:
+    if k < 3:  # a dark band across a still's picture splits it: join the parts
         x0, y0, x1, y1 = _join_parts(labels, sizes, (x0, y0, x1, y1), h * w)
     if (y1 - y0) * (x1 - x0) < MIN_REGION_FRACTION * h * w:
         return full
