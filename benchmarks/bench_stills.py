@@ -8,7 +8,7 @@ set's layout, and runs exactly the README's five commands on them, on the CPU:
 
     usbkit import busi STILLS STUDY
     usbkit split STUDY --seed 0
-    usbkit train STUDY --model frame --out RUN --augment ultrasound --antialias yes --epochs 15
+    usbkit train STUDY --model frame --out RUN --augment ultrasound --antialias yes --epochs 12
     usbkit detect STUDY --checkpoint RUN --out det.csv --split test
     usbkit evaluate STUDY --detections "single frame=det.csv" --split test --out results
 
@@ -58,7 +58,7 @@ def main(images: int = 780, train_args: str = "") -> None:
         usbkit("split", study, "--seed", "0")
         train_s = usbkit(
             "train", study, "--model", "frame", "--out", run, "--augment", "ultrasound",
-            "--antialias", "yes", "--epochs", "15",
+            "--antialias", "yes", "--epochs", "12",
             *shlex.split(train_args),
         )  # fmt: skip
         usbkit("detect", study, "--checkpoint", run, "--out", tmp / "det.csv", "--split", "test")
