@@ -92,3 +92,31 @@ def test_a_crop_remembered_under_an_older_rule_is_found_again(tmp_path):
     again = open_clip(path, settings)
     assert again.crop_box == first.crop_box
     assert json.loads(meta_path.read_text())["crop_rule"] == CROP_RULE
+
+
+def _plain_screen(rng, h: int, w: int, picture: tuple) -> np.ndarray:
+    screen = np.zeros((h, w), np.uint8)
+    x0, y0, x1, y1 = picture
+    screen[y0:y1, x0:x1] = np.clip(rng.normal(120, 40, (y1 - y0, x1 - x0)), 0, 255)
+    return screen
+
+
+def test_the_crop_is_exact_to_the_pixel_at_every_image_size():
+    rng = np.random.default_rng(3)
+    for h in (500, 640, 768, 900):  # windows of 9, 11, 13 and 15 pixels (always odd)
+        w = h * 4 // 3
+        picture = (w // 8, h // 8, w - w // 10, h - h // 8)
+        assert detect_bmode_region(_plain_screen(rng, h, w, picture)[None]) == picture, h
+
+
+def test_status_bars_and_grey_scales_beside_the_picture_are_not_joined_to_it():
+    rng = np.random.default_rng(4)
+    picture = (20, 60, 660, 460)
+    bar = _plain_screen(rng, 500, 680, picture)
+    bar[:40] = 40  # a grey status bar across the top, with text in it
+    bar[10:25, 10:300] = np.where(rng.random((15, 290)) < 0.5, 220, 40)
+    assert detect_bmode_region(bar[None]) == picture
+    picture = (100, 100, 900, 700)
+    ramp = _plain_screen(rng, 768, 1024, picture)
+    ramp[200:510, 920:950] = np.linspace(0, 255, 310)[:, None]  # a grey-scale bar
+    assert detect_bmode_region(ramp[None]) == picture

@@ -1,9 +1,10 @@
 """The on-disk frame cache: decode a clip once, memory-map it afterwards, heal what breaks.
 
 An entry is a folder ``<root>/<key[:2]>/<key>`` holding ``frames.u8`` (every frame, raw
-uint8, ``n * height * width`` bytes) and ``meta.json`` (geometry, frame rate, crop, and a
-CRC-32 of ``frames.u8``). The key is a hash of the media's bytes, the reader version and
-the gray conversion, so an edited file is decoded again.
+uint8, ``n * height * width`` bytes) and ``meta.json`` (geometry, frame rate, crop with the
+version of the crop rule that found it, and a CRC-32 of ``frames.u8``). The key is a hash of
+the media's bytes, the reader version and the gray conversion, so an edited file is decoded
+again.
 
 Rules:
 

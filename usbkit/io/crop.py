@@ -5,16 +5,17 @@ depth and gain settings). Inside the border is the B-mode image, whose speckle c
 frame to frame. The border is static and mostly one flat colour. The region is found as the
 bounding box of the largest connected area that is *active*:
 
-- several frames: pixels that change over time;
-- one frame (a still image) whose outer edge is mostly one value (a screen border): pixels
-  that differ from that value, in a neighbourhood where they are the majority (thin text and
+- several frames: pixels that change over time (fixed windows of 9 and 17 pixels);
+- one frame (a still image) when at least 30 % of its outermost pixels share one value (a
+  screen border): pixels whose neighbourhood mostly differs from that value (thin text and
   ruler ticks on the border are mostly border between their strokes, so they drop out,
   while the picture, smooth or speckled, bright or dark, is kept whole);
 - one frame without such a border is the picture itself and is not cropped (texture, the
   rule used before, breaks a smooth picture into pieces and kept only one of them).
 
-Window sizes grow with the image (a 1000-pixel still is smoothed over larger windows than a
-400-pixel one), and holes inside the region (an anechoic cyst) are filled.
+For stills, window sizes grow with the image (a 1000-pixel still is smoothed over larger
+windows than a 400-pixel one) and holes inside the region (an anechoic cyst) are filled; the
+motion rule closes small gaps.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def detect_bmode_region(samples: np.ndarray) -> tuple[int, int, int, int]:
         if border is None:  # no screen around the picture: the image is the picture
             return full
         region = _still_region(f[0], border)
+        img = f[0]
     else:
         active = f.std(axis=0) > 2.0
         # Very dark static pixels inside the image (e.g. an anechoic cyst in a still
@@ -83,7 +85,7 @@ def detect_bmode_region(samples: np.ndarray) -> tuple[int, int, int, int]:
     ys, xs = np.nonzero(labels == biggest)
     y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
     if k < 3:  # a dark band across a still's picture splits it: join the parts
-        x0, y0, x1, y1 = _join_parts(labels, sizes, (x0, y0, x1, y1), h * w)
+        x0, y0, x1, y1 = _join_parts(img, labels, sizes, (x0, y0, x1, y1))
     if (y1 - y0) * (x1 - x0) < MIN_REGION_FRACTION * h * w:
         return full
     # A region within 2 pixels of the frame edge on every side is the full frame.
@@ -93,8 +95,9 @@ def detect_bmode_region(samples: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def _border_value(img: np.ndarray) -> float | None:
-    """The screen border's grey level: the value of most of the image's outermost pixels, or
-    None when no value holds ``BORDER_SHARE`` of them (the picture fills the frame)."""
+    """The screen border's grey level: the commonest value of the image's outermost pixels
+    when at least ``BORDER_SHARE`` of them lie within ``BORDER_TOLERANCE / 2`` of it, else
+    None (the picture fills the frame)."""
     ring = np.concatenate([img[0], img[-1], img[1:-1, 0], img[1:-1, -1]]).round()
     values, counts = np.unique(ring, return_counts=True)
     top = float(values[np.argmax(counts)])
@@ -106,24 +109,30 @@ def _border_value(img: np.ndarray) -> float | None:
 def _still_region(img: np.ndarray, border: float) -> np.ndarray:
     """The picture of a still screen capture: where most pixels of a neighbourhood differ
     from the border's grey level, opened to cut thin text and ticks away, holes filled."""
-    size = max(9, round(min(img.shape) / 64))
+    size = max(9, round(min(img.shape) / 64)) | 1  # odd: the window is centred on its pixel
     content = np.abs(img - border) > BORDER_TOLERANCE
     region = ndimage.uniform_filter(content.astype(np.float32), size) > 0.5
-    region = ndimage.binary_opening(region, structure=np.ones((size, size)))
+    # opening by a square, as erosion then dilation by its row and column (same result,
+    # cost growing with the window's side rather than its area)
+    for op in (ndimage.minimum_filter1d, ndimage.maximum_filter1d):
+        for axis in (0, 1):
+            region = op(region, size, axis=axis, mode="constant", cval=0)
     return ndimage.binary_fill_holes(region)
 
 
-def _join_parts(labels: np.ndarray, sizes: np.ndarray, box: tuple, area: int) -> tuple:
+def _join_parts(img: np.ndarray, labels: np.ndarray, sizes: np.ndarray, box: tuple) -> tuple:
     """Grow the picture's box by the parts of it that a dark band cut off: a component (at
-    least 1 % of the frame) that lies level with the box along one axis (90 % of its extent
+    least 1 % of the frame, not flat: under half its pixels within ``BORDER_TOLERANCE / 2``
+    of its commonest value) that lies level with the box along one axis (90 % of its extent
     within the box's and at least half as long) and close to it along the other (a gap of at
-    most a quarter of the box). Text panels and rulers beside the picture are much shorter
-    than the picture, so they are not joined."""
+    most a quarter of the box, and at least a tenth of the box's extent there itself). Text
+    panels beside the picture are much shorter than it, status bars and panels are flat, and
+    scales and rulers are thin, so none of them is joined."""
     x0, y0, x1, y1 = box
     parts = [
         (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop)
-        for sl, size in zip(ndimage.find_objects(labels), sizes)
-        if sl is not None and size >= 0.01 * area
+        for i, (sl, size) in enumerate(zip(ndimage.find_objects(labels), sizes))
+        if sl is not None and size >= 0.01 * img.size and not _flat(img[sl][labels[sl] == i + 1])
     ]
     grown = True
     while grown:
@@ -137,8 +146,15 @@ def _join_parts(labels: np.ndarray, sizes: np.ndarray, box: tuple, area: int) ->
             ):
                 level = min(p1, q1) - max(p0, q0) >= 0.9 * (p1 - p0) and p1 - p0 >= 0.5 * (q1 - q0)
                 gap = max(r0 - t1, t0 - r1)
-                if level and gap <= 0.25 * (t1 - t0):
+                if level and gap <= 0.25 * (t1 - t0) and r1 - r0 >= 0.1 * (t1 - t0):
                     x0, y0, x1, y1 = min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1)
                     grown = True
                     break
     return x0, y0, x1, y1
+
+
+def _flat(values: np.ndarray) -> bool:
+    """Whether most of these grey levels lie within ``BORDER_TOLERANCE / 2`` of their
+    commonest value (a panel or bar of the screen, not speckled picture)."""
+    v, counts = np.unique(values.round(), return_counts=True)
+    return bool(np.mean(np.abs(values - v[np.argmax(counts)]) <= BORDER_TOLERANCE / 2) >= 0.5)
