@@ -61,11 +61,11 @@ def detect_bmode_region(samples: np.ndarray) -> tuple[int, int, int, int]:
         return full
     f = samples.astype(np.float32)
     if k < 3:
-        border = _border_value(f[0])
+        img = f[0]
+        border = _border_value(img)
         if border is None:  # no screen around the picture: the image is the picture
             return full
-        region = _still_region(f[0], border)
-        img = f[0]
+        region = _still_region(img, border)
     else:
         active = f.std(axis=0) > 2.0
         # Very dark static pixels inside the image (e.g. an anechoic cyst in a still
@@ -98,11 +98,8 @@ def _border_value(img: np.ndarray) -> float | None:
     """The screen border's grey level: the commonest value of the image's outermost pixels
     when at least ``BORDER_SHARE`` of them lie within ``BORDER_TOLERANCE / 2`` of it, else
     None (the picture fills the frame)."""
-    ring = np.concatenate([img[0], img[-1], img[1:-1, 0], img[1:-1, -1]]).round()
-    values, counts = np.unique(ring, return_counts=True)
-    top = float(values[np.argmax(counts)])
-    # within a few grey levels of the commonest value: a border saved as JPEG is not exact
-    share = np.mean(np.abs(ring - top) <= BORDER_TOLERANCE / 2)
+    ring = np.concatenate([img[0], img[-1], img[1:-1, 0], img[1:-1, -1]])
+    top, share = _commonest(ring)
     return top if share >= BORDER_SHARE else None
 
 
@@ -156,5 +153,12 @@ def _join_parts(img: np.ndarray, labels: np.ndarray, sizes: np.ndarray, box: tup
 def _flat(values: np.ndarray) -> bool:
     """Whether most of these grey levels lie within ``BORDER_TOLERANCE / 2`` of their
     commonest value (a panel or bar of the screen, not speckled picture)."""
-    v, counts = np.unique(values.round(), return_counts=True)
-    return bool(np.mean(np.abs(values - v[np.argmax(counts)]) <= BORDER_TOLERANCE / 2) >= 0.5)
+    return _commonest(values)[1] >= 0.5
+
+
+def _commonest(values: np.ndarray) -> tuple[float, float]:
+    """The commonest (rounded) grey level of ``values`` and the share of them within
+    ``BORDER_TOLERANCE / 2`` of it (a flat colour saved as JPEG is not one exact level)."""
+    levels, counts = np.unique(values.round(), return_counts=True)
+    top = float(levels[np.argmax(counts)])
+    return top, float(np.mean(np.abs(values - top) <= BORDER_TOLERANCE / 2))
