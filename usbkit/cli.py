@@ -244,6 +244,7 @@ def _cmd_detect(args) -> int:
         args.device,
         progress=not args.quiet,
         overwrite=args.overwrite,
+        context=args.context,
     )
     print(f"wrote {out}")
     return 0
@@ -322,6 +323,15 @@ def _cmd_evaluate(args) -> int:
             )
     print(table_markdown(results))
     print(f"wrote {Path(args.out) / 'results.json'}")
+    return 0
+
+
+def _cmd_track(args) -> int:
+    from usbkit.evaluation.tracking import TrackingConfig, track_file
+
+    cfg = TrackingConfig(**_config_overrides(args, "track"))
+    out = track_file(args.detections, args.out, cfg, overwrite=args.overwrite)
+    print(f"wrote {out} (each mark's score times min(1, track length / {cfg.full_length}))")
     return 0
 
 
@@ -496,7 +506,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--overwrite", action="store_true", help="replace an earlier detections file of usbkit"
     )
+    s.add_argument(
+        "--context",
+        choices=("trained", "none"),
+        default="trained",
+        help="a sequence checkpoint's temporal context: as it was trained (causal or both "
+        "sides, the checkpoint says which), or none: each frame read as if it had no "
+        "neighbours, the temporal ablation that shows what time adds (default: trained)",
+    )
     s.set_defaults(func=_cmd_detect)
+
+    s = sub.add_parser(
+        "track",
+        help="the tracking arm: rescore a detections file by how long each mark persists",
+        description="Link the marks of a detections file over frames (the evaluation's own "
+        "linker) and multiply each mark's score by min(1, L / full_length), L the number of "
+        "marks in its track: the study's 'single frame + tracking' arm, training-free "
+        "(docs/metrics.md#three-arms).",
+    )
+    s.add_argument("detections", type=Path, help="a detections file, e.g. of usbkit detect")
+    s.add_argument("--out", type=Path, required=True, help="the rescored detections file")
+    s.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier detections file of usbkit"
+    )
+    from usbkit.evaluation.tracking import TrackingConfig
+
+    _add_config_options(s, TrackingConfig, "track", skip=())
+    s.set_defaults(func=_cmd_track)
 
     s = sub.add_parser("evaluate", help="FROC, sensitivities at FP/scan rates and paired tests")
     s.add_argument("study", type=Path)

@@ -12,15 +12,38 @@ OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "
 GT_COLOR = "#00C853"
 
 
+#: The study's arms keep their colours in every figure: the tracking arm a lighter blue
+#: (it is the single-frame detector's marks, rescored), the temporal ablation a muted purple.
+ARM_COLORS = {
+    "single frame": OKABE_ITO[0],
+    "sequence": OKABE_ITO[1],
+    "single frame + tracking": OKABE_ITO[5],
+    "sequence (no context)": OKABE_ITO[3],
+}
+
+
 def model_colors(names) -> dict[str, str]:
-    """A fixed colour per model name, in order of appearance.
+    """A fixed colour per model name: the study's arms their own (:data:`ARM_COLORS`), other
+    names the unused palette colours in order of appearance.
 
     Examples
     --------
     >>> model_colors(["single frame", "sequence"])
     {'single frame': '#0072B2', 'sequence': '#D55E00'}
+    >>> model_colors(["mine", "sequence"])
+    {'mine': '#0072B2', 'sequence': '#D55E00'}
     """
-    return {n: OKABE_ITO[i % len(OKABE_ITO)] for i, n in enumerate(names)}
+    names = list(names)
+    taken = {ARM_COLORS[n] for n in names if n in ARM_COLORS}
+    free = [c for c in OKABE_ITO if c not in taken] or list(OKABE_ITO)
+    out, k = {}, 0
+    for n in names:
+        if n in ARM_COLORS:
+            out[n] = ARM_COLORS[n]
+        else:
+            out[n] = free[k % len(free)]
+            k += 1
+    return out
 
 
 def rgb(hex_color: str) -> tuple[int, int, int]:

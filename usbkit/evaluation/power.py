@@ -87,7 +87,8 @@ class PlanConfig:
     seed : int
         One seed: the same settings give the same numbers.
     models : tuple of (str, str), optional
-        The compared models (A, B); None: the first two of the results.
+        The compared models (A, B); None: "single frame" and "sequence" when the results
+        hold both (the study's question), else the first two.
     effect : tuple of (float, float), optional
         Assumed sensitivities of A and B at ``fp_rate`` instead of the pilot's.
     discordance : float, optional
@@ -375,6 +376,8 @@ class _Pilot:
 def _load_pilot(results: dict, config: PlanConfig) -> _Pilot:
     names = list(results["models"])
     pair = tuple(config.models) if config.models else tuple(names[:2])
+    if not config.models and {"single frame", "sequence"} <= set(names):
+        pair = ("single frame", "sequence")  # the study's question, whatever other arms it has
     if len(names) < 2 or len(pair) != 2 or pair[0] == pair[1]:
         raise UsbkitError("a power calculation compares two models; the results hold fewer")
     for n in pair:

@@ -73,6 +73,9 @@ class EvalConfig:
         FP/scan grid points of the bootstrap band drawn around each FROC curve.
     view_fp_rate : float
         The FP/scan rate whose operating thresholds the gallery and the scrubber show.
+    pairs : tuple of (str, str)
+        The pairs of models given paired tests; empty: every pair, in the models' order. A
+        pair naming a model that is not evaluated is left out.
     """
 
     hit: str = "center"
@@ -82,6 +85,7 @@ class EvalConfig:
     split: str | None = None
     band_points: int = 41
     view_fp_rate: float = 0.5
+    pairs: tuple[tuple[str, str], ...] = ()
 
 
 def _clean(v):
@@ -235,8 +239,9 @@ def evaluate_models(
             "literature": literature,
             "ttfd": [_ttfd_summary(x, *(v[k] for v in ttfd[name])) for k, x in enumerate(xs)],
         }
+    pairs = compared_pairs(list(ratings), config.pairs)
     comparisons, fom_comparisons = [], []
-    for a, b in itertools.combinations(list(ratings), 2):
+    for a, b in pairs:
         for k, x in enumerate(xs):
             table = paired_table(detected[a][k], detected[b][k])
             d = boot["sens"][a][:, k] - boot["sens"][b][:, k]
@@ -269,7 +274,7 @@ def evaluate_models(
             "fp_rate": x,
             **paired_difference(ttfd[a][1][k], ttfd[b][1][k], ttfd[a][0][k], ttfd[b][0][k]),
         }
-        for a, b in itertools.combinations(list(ratings), 2)
+        for a, b in pairs
         for k, x in enumerate(xs)
     ]
     any_r = next(iter(ratings.values()))
@@ -291,6 +296,85 @@ def evaluate_models(
         "units": _units(gt, clips, frames_per_clip, fps_per_clip, ratings, ttfd),
     }
     return _clean(results)
+
+
+def compared_pairs(names: list[str], pairs=()) -> list[tuple[str, str]]:
+    """The pairs of models given paired tests: ``pairs`` among ``names`` (every pair of
+    ``names`` in order when ``pairs`` is empty).
+
+    Examples
+    --------
+    >>> compared_pairs(["a", "b", "c"])
+    [('a', 'b'), ('a', 'c'), ('b', 'c')]
+    >>> compared_pairs(["a", "b"], [("a", "b"), ("a", "z")])
+    [('a', 'b')]
+    """
+    if not pairs:
+        return list(itertools.combinations(names, 2))
+    return [(a, b) for a, b in pairs if a in names and b in names and a != b]
+
+
+#: The name of a sequence model's temporal ablation: ``'sequence'`` -> ``'sequence (no context)'``.
+NO_CONTEXT = " (no context)"
+
+
+def temporal_ablation(results: dict) -> list[dict]:
+    """What temporal context adds, for every evaluated model whose ablation (the same
+    checkpoint with its context cut, named ``NAME + NO_CONTEXT``) is evaluated beside it and
+    compared with it: per FP rate, the difference of sensitivity (model minus ablation) with
+    its paired 95% interval and P values (docs/metrics.md#temporal-ablation)."""
+    out = []
+    for name in results["models"]:
+        cut = name + NO_CONTEXT
+        if cut not in results["models"]:
+            continue
+        rows = []
+        for c in results["comparisons"]:
+            if {c["a"], c["b"]} != {name, cut}:
+                continue
+            sign = 1 if c["a"] == name else -1
+            lo, hi = c["diff_ci95"]
+            ci = [None, None] if lo is None else sorted([sign * lo, sign * hi])
+            rows.append(
+                {
+                    "fp_rate": c["fp_rate"],
+                    "diff": sign * c["diff"],
+                    "diff_ci95": ci,
+                    "bootstrap_p": c["bootstrap_p"],
+                    "mcnemar_p": c["mcnemar_p"],
+                }
+            )
+        if rows:
+            out.append({"model": name, "ablation": cut, "rates": rows})
+    return out
+
+
+def ablation_markdown(results: dict) -> str:
+    """The temporal ablation in words, one sentence per sequence model (empty when the
+    results hold none)."""
+    lines = []
+    for a in temporal_ablation(results):
+        parts = [
+            f"{100 * r['diff']:+.1f} points at {r['fp_rate']:g} FP/scan "
+            f"(95% interval {_pct_signed(r['diff_ci95'][0])} to {_pct_signed(r['diff_ci95'][1])}, "
+            f"P = {format_p(r['bootstrap_p'])})"
+            for r in a["rates"]
+        ]
+        verdict = (
+            "it reads time"
+            if any(r["diff"] > 0 and (r["bootstrap_p"] or 1) < 0.05 for r in a["rates"])
+            else "no significant gain from reading time"
+        )
+        lines.append(
+            f"**Temporal context** adds {', '.join(parts)} to the {a['model']} detector: the "
+            f"same checkpoint with each frame read as if it had no neighbours "
+            f"('{a['ablation']}') is the ablation ({verdict})."
+        )
+    return "\n\n".join(lines)
+
+
+def _pct_signed(v) -> str:
+    return "n/a" if v is None else f"{100 * v:+.1f}"
 
 
 def _ttfd_summary(x: float, frames: np.ndarray, seconds: np.ndarray) -> dict:
@@ -403,6 +487,9 @@ def table_markdown(results: dict) -> str:
     ]
     if ap:
         note += f" Frame-level AP50 (every annotated frame, IoU 0.5): {', '.join(ap)}."
+    ablation = ablation_markdown(results)
+    if ablation:
+        note += "\n\n" + ablation
     return "\n".join([head, sep, *body]) + note + "\n"
 
 

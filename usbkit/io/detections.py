@@ -17,6 +17,23 @@ MIN_SCORE = 0.001
 MAX_PER_FRAME = 100
 
 
+def is_detections_file(path: str | Path) -> bool:
+    """Whether ``path`` starts with the header usbkit writes for detections."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.readline().strip() == ",".join(DETECTION_COLUMNS)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def detections_info_path(detections: str | Path) -> Path:
+    """The JSON that usbkit writes beside a detections file: what made it (``usbkit
+    detect``: the checkpoint and its operating point; ``usbkit track``: the file it
+    rescored and the settings) (``det.csv`` -> ``det.csv.json``)."""
+    detections = Path(detections)
+    return detections.with_name(detections.name + ".json")
+
+
 class DetectionProblems(StudyProblems):
     """Malformed rows of a detections file (``usbkit check`` does not read these files)."""
 

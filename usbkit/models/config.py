@@ -23,11 +23,16 @@ def setting_differences(a, b) -> list[tuple[str, object, object]]:
     [('width', 32, 16), ('lr', 0.002, 0.003)]
     """
     pairs = [(a.model, b.model), (a, b)] if isinstance(a, TrainConfig) else [(a, b)]
+    model_a = a.model if isinstance(a, TrainConfig) else a
+    model_b = b.model if isinstance(b, TrainConfig) else b
+    skip = {"study", "model", "kind"}
+    if model_a.kind == model_b.kind == "frame":  # no temporal part to differ in
+        skip |= {"window", "embed", "temporal", "context"}
     return [
         (f.name, getattr(x, f.name), getattr(y, f.name))
         for x, y in pairs
         for f in fields(x)
-        if f.name not in ("study", "model", "kind") and getattr(x, f.name) != getattr(y, f.name)
+        if f.name not in skip and getattr(x, f.name) != getattr(y, f.name)
     ]
 
 
@@ -58,9 +63,22 @@ class ModelConfig:
         Residual blocks of the backbone at strides 4, 8 and 16 (checkpoints written before
         this setting existed are read as ``(0, 1, 1)``, the network they hold).
     window : int
-        Frames of temporal context (current one included) for the sequence model.
+        Frames of temporal context on each side, the current one included, for the sequence
+        model: ``window - 1`` frames before each frame, and with ``context='both'`` as many
+        after it.
     embed : int
-        Channels of the attention embeddings.
+        Channels of the temporal part's embeddings.
+    temporal : {'residual', 'attention'}
+        The sequence model's temporal part: a correction of the single-frame heat map from
+        the neighbouring frames, starting at zero (``residual``,
+        :class:`usbkit.models.detector.TemporalResidual`); or the earlier causal attention
+        over past frames' features (``attention``; checkpoints written before this setting
+        existed are read as that network).
+    context : {'both', 'causal'}
+        Which neighbours the sequence model reads: frames before and after (``both``: stored
+        cine reviewed after the scan, the study's setting; each frame's marks wait for the
+        ``window - 1`` following frames) or only earlier ones (``causal``: live use, no
+        delay). The ``attention`` part is causal.
     antialias : bool
         Shrink frames to the working resolution by averaging every pixel a working pixel
         covers (``torch``'s antialiased bilinear) instead of interpolating between the four
@@ -76,6 +94,8 @@ class ModelConfig:
     blocks: tuple[int, int, int] = (1, 2, 2)
     window: int = 8
     embed: int = 8
+    temporal: str = "residual"
+    context: str = "both"
     antialias: bool = False
 
     def __post_init__(self) -> None:
@@ -89,6 +109,18 @@ class ModelConfig:
         )
         _check(self.width >= 4 and self.width % 4 == 0, "width must be a multiple of 4")
         _check(self.window >= 1 and self.embed >= 1, "window and embed must be at least 1")
+        _check(
+            self.temporal in ("residual", "attention"),
+            f"temporal '{self.temporal}' is not one of residual, attention",
+        )
+        _check(
+            self.context in ("both", "causal"),
+            f"context '{self.context}' is not one of both, causal",
+        )
+        _check(
+            not (self.temporal == "attention" and self.context == "both"),
+            "the attention temporal part reads only earlier frames: use context causal",
+        )
         _check(
             isinstance(self.antialias, bool),
             f"antialias {self.antialias!r} must be true or false (yes or no on the command line)",
@@ -177,7 +209,16 @@ class TrainConfig:
         a ``.pt`` checkpoint, or ``pretrained:frame`` / ``pretrained:sequence`` (the shipped
         detectors). The network is the starting checkpoint's: model settings that differ
         from it are an error (``antialias``, how frames are resized, is not part of the
-        network). Empty: random initial weights.
+        network). Empty: random initial weights. A sequence detector may start from a
+        single-frame checkpoint of the same network: it takes that checkpoint's backbone and
+        head, and its temporal part starts as the identity (it changes nothing yet).
+    train_part : {'all', 'temporal'}
+        Which weights learn: all of them, or only a sequence detector's temporal part
+        (``temporal``: the single-frame part stays exactly as ``init`` gave it, batch
+        statistics included; needs ``init``). Training only the temporal part on top of the
+        trained single-frame detector is how the shipped sequence detector was made
+        (docs/temporal.md): its comparison with the single-frame detector then measures
+        what reading the neighbouring frames adds, and nothing else.
     """
 
     study: str = ""
@@ -202,6 +243,7 @@ class TrainConfig:
     box_loss: str = "giou"
     augment: str = "basic"
     init: str = ""
+    train_part: str = "all"
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs {self.epochs} must be at least 1")
@@ -222,6 +264,7 @@ class TrainConfig:
             ("box_loss", self.box_loss, ("l1-log", "giou")),
             ("augment", self.augment, ("basic", "ultrasound", "none")),
             ("select_by", self.select_by, ("ap50", "jafroc")),
+            ("train_part", self.train_part, ("all", "temporal")),
         ):
             _check(value in allowed, f"{name} '{value}' is not one of {', '.join(allowed)}")
 

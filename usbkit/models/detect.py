@@ -21,7 +21,13 @@ from tqdm.auto import tqdm
 from usbkit.config import config_from_dict
 from usbkit.errors import UsbkitError
 from usbkit.io.clip import Clip, ReaderSettings, clamp_boxes, open_clip
-from usbkit.io.detections import DETECTION_COLUMNS, MAX_PER_FRAME, MIN_SCORE
+from usbkit.io.detections import (
+    DETECTION_COLUMNS,
+    MAX_PER_FRAME,
+    MIN_SCORE,
+    detections_info_path,
+    is_detections_file,
+)
 from usbkit.models import FrameDetector, ModelConfig, build_model
 from usbkit.models.data import scale_of, to_input
 from usbkit.safeio import atomic_path, check_output_file, write_text
@@ -162,6 +168,9 @@ def operating_point_of(ref: str | Path) -> dict | None:
 def _model_config(state: dict, path: Path) -> ModelConfig:
     saved = dict(state["model_config"])
     saved.setdefault("blocks", [0, 1, 1])  # written before the setting existed: that network
+    if "temporal" not in saved and saved.get("kind") == "sequence":
+        # written before the residual temporal part existed: the causal attention network
+        saved.update(temporal="attention", context="causal")
     return config_from_dict(ModelConfig, saved, source=path)
 
 
@@ -202,26 +211,66 @@ def load_checkpoint(ref: str | Path, device: torch.device | None = None) -> Fram
     return model.to(device or torch.device("cpu"))
 
 
+CONTEXTS = ("trained", "none")
+
+
+def set_context(model: FrameDetector, context: str = "trained", source=None) -> FrameDetector:
+    """Run a sequence model with the temporal context it was trained for (``trained``) or
+    with it cut (``none``: each frame read as if it had no neighbours, the study's temporal
+    ablation, docs/metrics.md); returns the model.
+
+    Raises
+    ------
+    UsbkitError
+        For ``none`` on a single-frame model (it has no temporal context to cut).
+    """
+    if context not in CONTEXTS:
+        raise UsbkitError(
+            f"unknown temporal context '{context}'",
+            fix="Use --context trained (as the checkpoint was trained) or --context none "
+            "(each frame read alone)",
+        )
+    if context == "none" and model.cfg.kind != "sequence":
+        raise UsbkitError(
+            "--context none cuts a sequence detector's temporal context, but this checkpoint "
+            "is a single-frame detector: it reads each frame alone already",
+            file=source,
+            fix="Give a sequence checkpoint (e.g. pretrained:sequence), or leave out --context",
+        )
+    if model.cfg.kind == "sequence":
+        model.cut_context = context == "none"
+    return model
+
+
+def context_label(model: FrameDetector) -> str:
+    """How a model reads time: ``single frame``, ``causal``, ``both`` or ``cut``."""
+    if model.cfg.kind != "sequence":
+        return "single frame"
+    return "cut" if model.cut_context else model.cfg.context
+
+
 @torch.no_grad()
 def detect_clip(
     model: FrameDetector, clip: Clip, chunk: int = 16, device: torch.device | None = None
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Yield ``(frame, boxes, scores)`` for every frame, boxes in original-frame pixels."""
+    """Yield ``(frame, boxes, scores)`` for every frame in order, boxes in original-frame
+    pixels (a model that reads following frames yields each frame once those are read)."""
     device = device or next(model.parameters()).device
     size = tuple(model.cfg.input_size)
     sx, sy = scale_of(clip, size)
     scale = np.array([sx, sy, sx, sy])
     state = None
+    done = 0
     for start in range(0, len(clip), chunk):
-        frames = clip.read(np.arange(start, min(start + chunk, len(clip))))
+        stop = min(start + chunk, len(clip))
+        frames = clip.read(np.arange(start, stop))
         x = to_input(frames, size, model.cfg.antialias).to(device)
-        out, state = model.stream(x, state)
-        for k, (boxes, scores) in enumerate(
-            model.detect(out, top_k=MAX_PER_FRAME, min_score=MIN_SCORE)
-        ):
+        out, state = model.stream(x, state, final=stop == len(clip))
+        for boxes, scores in model.detect(out, top_k=MAX_PER_FRAME, min_score=MIN_SCORE):
             b = clamp_boxes(boxes.cpu().numpy() / scale, clip.width, clip.height)
             ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
-            yield start + k, clip.to_original(b[ok]), scores.cpu().numpy()[ok]
+            yield done, clip.to_original(b[ok]), scores.cpu().numpy()[ok]
+            done += 1
 
 
 def detect_study(
@@ -232,14 +281,18 @@ def detect_study(
     device: str = "auto",
     progress: bool = True,
     overwrite: bool = False,
+    context: str = "trained",
 ) -> Path:
-    """Run a detector over the clips of a study (or one split) and write detections.csv."""
+    """Run a detector over the clips of a study (or one split) and write detections.csv.
+
+    ``context``: ``trained`` (as the checkpoint was trained) or ``none`` (a sequence
+    checkpoint with its temporal context cut, :func:`set_context`)."""
     from usbkit.io.study import load_study
 
     out = check_output_file(out, overwrite, _is_detections_file)
     study = load_study(study_root)
     dev = pick_device(device)
-    model = load_checkpoint(checkpoint, dev)
+    model = set_context(load_checkpoint(checkpoint, dev), context, checkpoint_file(checkpoint))
     rows = study.clips(split)
     if rows.empty:
         raise UsbkitError(f"no clips in split '{split}'", file=study.manifest_path)
@@ -267,6 +320,7 @@ def detect_study(
             {
                 "checkpoint": str(checkpoint),
                 "model": model.cfg.kind,
+                "context": context_label(model),
                 "split": split,
                 "operating_point": operating_point_of(checkpoint),
             },
@@ -274,13 +328,6 @@ def detect_study(
         ),
     )
     return out
-
-
-def detections_info_path(detections: str | Path) -> Path:
-    """The JSON that ``usbkit detect`` writes beside a detections file: which checkpoint made
-    it, and that checkpoint's operating point (``det.csv`` -> ``det.csv.json``)."""
-    detections = Path(detections)
-    return detections.with_name(detections.name + ".json")
 
 
 def detections_info(detections: str | Path) -> dict:
@@ -291,13 +338,7 @@ def detections_info(detections: str | Path) -> dict:
         return {}
 
 
-def _is_detections_file(path: Path) -> bool:
-    """Whether ``path`` starts with the header usbkit writes for detections."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.readline().strip() == ",".join(DETECTION_COLUMNS)
-    except (OSError, UnicodeDecodeError):
-        return False
+_is_detections_file = is_detections_file
 
 
 def detections_frame(model: FrameDetector, entries, device=None) -> pd.DataFrame:

@@ -40,6 +40,9 @@ class WeightAverage:
         self.decay = float(decay)
         self.updates = 0
         self.model = copy.deepcopy(model).eval()
+        #: entries that never change: parameters that do not learn and the buffers of modules
+        #: kept in evaluation mode (a frozen single-frame part, TrainConfig.train_part)
+        self._frozen = frozen_entries(model)
         for p in self.model.parameters():
             p.requires_grad_(False)
 
@@ -51,6 +54,8 @@ class WeightAverage:
         current = model.state_dict()
         for name, avg in self.model.state_dict().items():
             new = current[name].detach()
+            if name in self._frozen:
+                continue  # a frozen weight stays exactly as it is (no rounding drift)
             if avg.dtype.is_floating_point:
                 avg.mul_(d).add_(new.to(avg.dtype), alpha=1 - d)
             else:
@@ -60,3 +65,19 @@ class WeightAverage:
         """Restore the average (``last.pt``'s ``model``) and its update count when resuming."""
         self.model.load_state_dict(weights)
         self.updates = int(updates)
+
+
+def frozen_entries(model: torch.nn.Module) -> set[str]:
+    """State-dict names of ``model`` that training leaves unchanged: parameters that do not
+    require gradients in modules whose parameters all do not (so their batch statistics are
+    frozen as well, :meth:`SequenceDetector.freeze_single_frame`)."""
+    out = set()
+    for prefix, module in model.named_modules():
+        params = list(module.parameters(recurse=False))
+        if not params or any(p.requires_grad for p in module.parameters()):
+            continue
+        for name, _ in module.named_parameters(recurse=False):
+            out.add(f"{prefix}.{name}" if prefix else name)
+        for name, _ in module.named_buffers(recurse=False):
+            out.add(f"{prefix}.{name}" if prefix else name)
+    return out

@@ -55,6 +55,7 @@ from usbkit.models.detect import (
     pick_device,
 )
 from usbkit.models.ema import WeightAverage
+from usbkit.models.temporal_training import frozen_clips, temporal_steps, train_temporal_epoch
 from usbkit.safeio import (
     atomic_path,
     ensure_writable_dir,
@@ -85,6 +86,13 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
     Path
         The run folder ``out``.
     """
+    if cfg.train_part == "temporal" and not (cfg.model.kind == "sequence" and cfg.init):
+        raise UsbkitError(
+            "train_part temporal trains only a sequence detector's temporal part on top of a "
+            "trained single-frame part, so it needs a sequence model and weights to start from",
+            fix="Give --model sequence and --init (e.g. --init pretrained:frame or the "
+            "single-frame training run), or leave out --train-part",
+        )
     rank, world = distributed.init()
     out = Path(out)
     cfg, start_epoch, log, best_key, state = resume_state(out, cfg)
@@ -105,36 +113,57 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True, on_epoch=Non
     sampler = WindowSampler(train_clips, cfg.window_length, cfg.window_step)
     model = build_model(cfg.model)
     if start is not None:
-        model.load_state_dict(start)
+        model.load_state_dict(start, strict=False)  # a frame start leaves the temporal part new
+    if cfg.train_part == "temporal":
+        model.freeze_single_frame()
     model = model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = warmup_cosine(optimizer, steps_per_epoch(sampler, cfg, world), cfg.epochs)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
+    frozen = None
+    if cfg.train_part == "temporal":
+        if world > 1:
+            raise UsbkitError(
+                "training only the temporal part runs in one process",
+                fix="Start it without torchrun (it takes minutes on a CPU)",
+            )
+        steps = temporal_steps(train_clips, cfg)
+    else:
+        steps = steps_per_epoch(sampler, cfg, world)
+    scheduler = warmup_cosine(optimizer, steps, cfg.epochs)
     average = WeightAverage(model, cfg.ema)
     if state is not None:
         model.load_state_dict(state.get("train_model") or state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         average.load_state_dict(state["model"], state.get("ema_updates", 0))
+    if cfg.train_part == "temporal":  # the frozen part's outputs, once (resumed weights loaded)
+        frozen = frozen_clips(model, train_clips, cfg, progress=progress)
     net = distributed.wrap(model, device)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     for epoch in range(start_epoch, cfg.epochs):
         if stale_epochs(log, cfg, validated=bool(val_clips)) >= cfg.patience > 0:
             break  # early stopping (also when resuming a run that had stopped)
         t0 = time.perf_counter()
-        row = train_one_epoch(
-            net,
-            optimizer,
-            scheduler,
-            scaler,
-            sampler,
-            cfg,
-            epoch,
-            device,
-            rank,
-            world,
-            progress,
-            average=average,
-        )
+        if frozen is not None:
+            row = train_temporal_epoch(
+                model, optimizer, scheduler, frozen, cfg, epoch, device, progress, average
+            )
+        else:
+            row = train_one_epoch(
+                net,
+                optimizer,
+                scheduler,
+                scaler,
+                sampler,
+                cfg,
+                epoch,
+                device,
+                rank,
+                world,
+                progress,
+                average=average,
+            )
         if rank == 0:
             if val_clips:
                 row.update(evaluate(average.model, val_clips, cfg.val_fp_rate, device))
@@ -174,7 +203,8 @@ def starting_weights(cfg: TrainConfig) -> dict[str, torch.Tensor]:
     """
     path = checkpoint_file(cfg.init)
     start = load_checkpoint(path)
-    if start.cfg.kind != cfg.model.kind:
+    frame_to_sequence = start.cfg.kind == "frame" and cfg.model.kind == "sequence"
+    if start.cfg.kind != cfg.model.kind and not frame_to_sequence:
         raise UsbkitError(
             f"the weights to start from (init) are a {start.cfg.kind} detector's; they cannot "
             f"start a {cfg.model.kind} detector",
@@ -186,6 +216,7 @@ def starting_weights(cfg: TrainConfig) -> dict[str, torch.Tensor]:
         there_and_asked(name, there, asked)
         for name, there, asked in setting_differences(start.cfg, cfg.model)
         if name != "antialias"
+        and not (frame_to_sequence and name in ("window", "embed", "temporal", "context"))
     ]
     if differ:
         raise UsbkitError(

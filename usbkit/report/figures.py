@@ -183,6 +183,12 @@ def sensitivity_bars(results: dict) -> go.Figure:
         )
     if results["comparisons"]:
         a, b = results["comparisons"][0]["a"], results["comparisons"][0]["b"]
+        if any({c["a"], c["b"]} == {"single frame", "sequence"} for c in results["comparisons"]):
+            a, b = next(
+                (c["a"], c["b"])
+                for c in results["comparisons"]
+                if {c["a"], c["b"]} == {"single frame", "sequence"}
+            )  # the study's own question
         for c in results["comparisons"]:
             if (c["a"], c["b"]) != (a, b):
                 continue
@@ -190,7 +196,8 @@ def sensitivity_bars(results: dict) -> go.Figure:
                 x=f"{c['fp_rate']:g} FP/scan",
                 y=1.07,
                 showarrow=False,
-                text=f"McNemar P {format_p(c['mcnemar_p'])}<br>"
+                text=(f"{a} vs {b}<br>" if len(results["models"]) > 2 else "")
+                + f"McNemar P {format_p(c['mcnemar_p'])}<br>"
                 f"bootstrap P {format_p(c['bootstrap_p'])}",
                 font=dict(size=12),
             )

@@ -7,7 +7,7 @@ stands beside the published study, and the power the comparison had.
 
 from __future__ import annotations
 
-from usbkit.evaluation.results import PUBLISHED, format_p
+from usbkit.evaluation.results import PUBLISHED, ablation_markdown, format_p
 
 #: Significance level the words use (the paired tests' usual 5%).
 ALPHA = 0.05
@@ -53,7 +53,7 @@ def findings(results: dict, plan=None) -> list[str]:
         f"{results['n_lesions']} lesions were evaluated (split: {results.get('split') or 'all'}"
         f"; a mark hits a lesion by the {results['hit']} rule)."
     ]
-    significant = []
+    significant: dict[tuple[str, str], list[str]] = {}
     for c in results.get("comparisons", []):
         a, b, x = c["a"], c["b"], c["fp_rate"]
         sa = results["models"][a]["sensitivity"][results["fp_rates"].index(x)]
@@ -81,8 +81,9 @@ def findings(results: dict, plan=None) -> list[str]:
                     else ", although McNemar's test finds none"
                 )
             )
+        significant.setdefault((a, b), [])
         if by_boot:
-            significant.append(f"{x:g}")
+            significant[(a, b)].append(f"{x:g}")
         same = abs(s_hi - s_lo) < 1e-12
         head = (
             f"At {x:g} FP/scan both found {_pct(s_hi)} of the lesions"
@@ -95,11 +96,13 @@ def findings(results: dict, plan=None) -> list[str]:
             f"{verdict} "
             f"(paired bootstrap {_p(p)}, McNemar {_p(q)})."
         )
-    if results.get("comparisons"):
+    for (a, b), rates in significant.items():
+        pair = f" ({a} vs {b})" if len(significant) > 1 else ""
         out.append(
-            f"Significant at the {100 * ALPHA:g}% level: "
-            + (f"at {', '.join(significant)} FP/scan." if significant else "none of the FP rates.")
+            f"Significant at the {100 * ALPHA:g}% level{pair}: "
+            + (f"at {', '.join(rates)} FP/scan." if rates else "none of the FP rates.")
         )
+    out += [line.replace("**", "") for line in ablation_markdown(results).split("\n\n") if line]
     out += _beside_the_study(results)
     if plan is not None:
         out.append("Power: " + plan.summary())

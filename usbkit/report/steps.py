@@ -221,14 +221,57 @@ def clips_split(study, split: str | None) -> str | None:
     return split
 
 
+#: The name of the tracking arm of a single-frame model: ``'single frame + tracking'``.
+WITH_TRACKING = " + tracking"
+
+
+def study_arms(run: Run) -> dict[str, dict]:
+    """The rows of the study's table, in order, from the run's checkpoints: for each
+    single-frame model, itself and its tracking arm (``NAME + tracking``: its detections
+    rescored by :func:`usbkit.evaluation.tracking.rescore_by_tracks`); for each sequence
+    model, itself and its temporal ablation (``NAME (no context)``: the same checkpoint with
+    each frame read alone). Each arm says how it is made: ``{"checkpoint": ref, "context":
+    "trained" | "none"}`` or ``{"tracking_of": NAME}``."""
+    from usbkit.evaluation.results import NO_CONTEXT
+    from usbkit.models.detect import model_config_of
+
+    arms = {}
+    for name, ref in run.checkpoints.items():
+        path = ref if ref.startswith("pretrained:") else str(run.path(ref))
+        arms[name] = {"checkpoint": ref, "context": "trained"}
+        if model_config_of(path).kind == "frame":
+            arms[name + WITH_TRACKING] = {"tracking_of": name}
+        else:
+            arms[name + NO_CONTEXT] = {"checkpoint": ref, "context": "none"}
+    return arms
+
+
+def study_pairs(arms) -> tuple[tuple[str, str], ...]:
+    """The paired comparisons of the study: every pair of the arms (single frame, single
+    frame + tracking, sequence), and each sequence model against its temporal ablation."""
+    from usbkit.evaluation.results import NO_CONTEXT
+
+    names = list(arms)
+    main = [n for n in names if not n.endswith(NO_CONTEXT)]
+    pairs = [(a, b) for i, a in enumerate(main) for b in main[i + 1 :]]
+    pairs += [(n[: -len(NO_CONTEXT)], n) for n in names if n.endswith(NO_CONTEXT)]
+    return tuple(pairs)
+
+
 def detect_all(
     run: Run,
     split: str | None = "test",
     device: str = "auto",
     progress: bool = True,
+    tracking=None,
 ) -> dict[str, Path]:
-    """Run every checkpoint of the run over a split (every clip when the study has no
-    splits); record and return each detections file."""
+    """Every arm of the study over a split (every clip when the study has no splits):
+    each checkpoint of the run, each single-frame model's tracking arm and each sequence
+    model's temporal ablation (:func:`study_arms`); record and return each detections file.
+
+    ``tracking``: the :class:`usbkit.evaluation.tracking.TrackingConfig` of the tracking
+    arm (default: its defaults)."""
+    from usbkit.evaluation.tracking import TrackingConfig, track_file
     from usbkit.models.detect import detect_study
 
     if not run.checkpoints:
@@ -238,18 +281,37 @@ def detect_all(
             fix="Run train_or_load (the train notebook) first",
         )
     split = clips_split(run.load_study(), split)
+    arms = study_arms(run)
     paths = {}
-    for name, ref in run.checkpoints.items():
-        ref = ref if ref.startswith("pretrained:") else str(run.path(ref))
+    for name, arm in arms.items():
         dest = run.detections_path(name)
         dest.parent.mkdir(parents=True, exist_ok=True)
+        if "tracking_of" in arm:
+            continue  # after the model it rescores
+        ref = arm["checkpoint"]
+        ref = ref if ref.startswith("pretrained:") else str(run.path(ref))
         paths[name] = detect_study(
-            run.study, ref, dest, split=split, device=device, progress=progress, overwrite=True
+            run.study,
+            ref,
+            dest,
+            split=split,
+            device=device,
+            progress=progress,
+            overwrite=True,
+            context=arm["context"],
         )
-    run.detections = {n: str(p.relative_to(run.folder)) for n, p in paths.items()}
+    for name, arm in arms.items():
+        if "tracking_of" in arm:
+            paths[name] = track_file(
+                paths[arm["tracking_of"]],
+                run.detections_path(name),
+                tracking or TrackingConfig(),
+                overwrite=True,
+            )
+    run.detections = {n: str(paths[n].relative_to(run.folder)) for n in arms}
     run.split = split
     run.save()
-    return paths
+    return {n: paths[n] for n in arms}
 
 
 def evaluate_run(
@@ -259,7 +321,7 @@ def evaluate_run(
     ``OUT/results`` and record them in the run. Clips without any annotated lesion are refused
     by :func:`usbkit.evaluation.results.evaluate_study`, which says why."""
     config = config or EvalConfig()
-    config = replace(config, split=run.split)
+    config = replace(config, split=run.split, pairs=config.pairs or study_pairs(run.detections))
     dets = {name: run.path(rel) for name, rel in run.detections.items()}
     if not dets:
         raise UsbkitError(
