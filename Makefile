@@ -46,14 +46,17 @@ figures: install
 	$(VENV)/bin/usbkit report --out reports/latest --overwrite --figures figures
 
 # Remake the shipped checkpoints (usbkit/models/weights/) from nothing: a training cohort of
-# its own (seed 1, never the default run's seed 0), both detectors with the default recipe.
+# its own (seed 1, never the default run's seed 0); the single-frame detector with the default
+# recipe, exported; then the sequence detector: that single-frame detector (pretrained:frame,
+# frozen) with its temporal part trained on top (docs/temporal.md).
 WEIGHTS_RUNS ?= runs/weights
 weights: install
 	$(VENV)/bin/usbkit synth $(WEIGHTS_RUNS)/train-study --preset quick --seed 1 --patients 96 --overwrite
 	$(VENV)/bin/usbkit split $(WEIGHTS_RUNS)/train-study --fractions 0.85,0.15,0 --seed 1 --force
 	$(VENV)/bin/usbkit train $(WEIGHTS_RUNS)/train-study --model frame --out $(WEIGHTS_RUNS)/frame
-	$(VENV)/bin/usbkit train $(WEIGHTS_RUNS)/train-study --model sequence --out $(WEIGHTS_RUNS)/sequence
-	$(PY) -c "from usbkit.models.detect import export_checkpoint as e; [e('$(WEIGHTS_RUNS)/' + k, 'usbkit/models/weights/' + k + '.pt', 'make weights') for k in ('frame', 'sequence')]"
+	$(PY) -c "from usbkit.models.detect import export_checkpoint as e; e('$(WEIGHTS_RUNS)/frame', 'usbkit/models/weights/frame.pt', 'make weights')"
+	$(VENV)/bin/usbkit train $(WEIGHTS_RUNS)/train-study --model sequence --window 12 --epochs 12 --init pretrained:frame --train-part temporal --out $(WEIGHTS_RUNS)/sequence
+	$(PY) -c "from usbkit.models.detect import export_checkpoint as e; e('$(WEIGHTS_RUNS)/sequence', 'usbkit/models/weights/sequence.pt', 'make weights')"
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -107,7 +107,7 @@ train = nb(
     [
         (
             "md",
-            "# 2. Train the two detectors\n\nThe study compares a **single-frame** detector, which judges each frame on its own, with a **sequence** detector that shares the same network and adds what it saw in the previous frames. With `train = False` the notebook uses the small checkpoints shipped with usbkit (trained on a separate synthetic training cohort, another seed of the same generator); with `train = True` it trains both from scratch on the study's `train` split and keeps the epoch with the best validation frame-level AP50 (how well its boxes match the masses over every validation frame, see notebook 3).",
+            "# 2. Train the two detectors\n\nThe study compares a **single-frame** detector, which judges each frame on its own, with a **sequence** detector: the same single-frame network with a small **temporal part** added, which looks at the frames before and after each frame (a stored cine is read after the scan, so the frames after are there too) and corrects the frame's marks: a mark that the neighbouring frames confirm at the same place gains, one they do not confirm loses. The temporal part starts as \"change nothing\", so the sequence detector begins exactly as the single-frame one and every difference between them is what reading the neighbouring frames earned. With `train = False` the notebook uses the small checkpoints shipped with usbkit (trained on a separate synthetic training cohort, another seed of the same generator); with `train = True` it trains the single-frame detector from scratch on the study's `train` split, then the temporal part on top of it, each keeping the epoch with the best validation frame-level AP50 (how well its boxes match the masses over every validation frame, see notebook 3).\n\nThe notebook also prepares the study's two other rows: the **single frame + tracking** arm (the single-frame marks linked over frames and rescored by how long they persist, no training) and the **temporal ablation** (the sequence detector with each frame read as if it had no neighbours).",
         ),
         (
             "code",
@@ -123,7 +123,7 @@ train = nb(
         ),
         (
             "md",
-            "## Training\n\nEach epoch shows the loss (how wrong the heatmap, box size and offset predictions are on training windows) and, on patients the model never trains on, three validation measures: the **JAFROC figure of merit** (the whole scan-level FROC curve in one number), the **sensitivity at 0.5 false positives per scan** (the study's own measure) and the **frame-level AP50** (how well the boxes match the masses frame by frame: a sound detector, whether or not it uses time). The epoch with the best AP50 is kept: it is counted over thousands of boxes, so it moves smoothly from epoch to epoch, where the scan-level measures of a few dozen validation lesions jump by whole lesions. Both models follow the same recipe: the same frames, augmentation and schedule; the sequence model only adds what it saw in the previous frames. Every other setting of that recipe (working resolution, learning rate, batch, augmentation, ...) goes in the `train_settings` parameter by its name in `TrainConfig` or `ModelConfig`, e.g. `{'input_size': [192, 224], 'augment': 'ultrasound'}` (the names and their meaning: `usbkit train --help`). The curves update after every epoch.",
+            "## Training\n\nEach epoch shows the loss (how wrong the heatmap, box size and offset predictions are on training windows) and, on patients the model never trains on, three validation measures: the **JAFROC figure of merit** (the whole scan-level FROC curve in one number), the **sensitivity at 0.5 false positives per scan** (the study's own measure) and the **frame-level AP50** (how well the boxes match the masses frame by frame: a sound detector, whether or not it uses time). The epoch with the best AP50 is kept: it is counted over thousands of boxes, so it moves smoothly from epoch to epoch, where the scan-level measures of a few dozen validation lesions jump by whole lesions. The temporal part learns on top of the trained single-frame detector, which stays exactly as it is (its loss is the heatmap's alone). Every other setting of that recipe (working resolution, learning rate, batch, augmentation, ...) goes in the `train_settings` parameter by its name in `TrainConfig` or `ModelConfig`, e.g. `{'input_size': [192, 224], 'augment': 'ultrasound'}` (the names and their meaning: `usbkit train --help`). The curves update after every epoch.",
         ),
         (
             "code",
@@ -134,7 +134,7 @@ train = nb(
         ("code", "loss_figure(training_logs(run))"),
         (
             "md",
-            "## Run both models over the test clips\n\nDetections are written down to score 0.001 (a shorter list would cut the FROC curve short) in original-frame pixels, one CSV per model, recorded in the run's manifest `OUT/run.json` for the next notebooks.",
+            "## Run every arm over the test clips\n\nDetections are written down to score 0.001 (a shorter list would cut the FROC curve short) in original-frame pixels, one CSV per arm, recorded in the run's manifest `OUT/run.json` for the next notebooks: the single-frame detector, its tracking arm (`usbkit track`: each mark's score times min(1, L / 8), L the number of frames its track lasts), the sequence detector, and the sequence detector with its temporal context cut (`usbkit detect --context none`).",
         ),
         ("code", "detect_all(run, split=split, device=device)\nrun.detections"),
     ]
@@ -156,6 +156,10 @@ compare = nb(
             "run = Run.open(out)\n"
             "config = EvalConfig(hit=hit, fp_rates=tuple(fp_rates), n_boot=bootstrap, seed=seed)\n"
             "results = evaluate_run(run, config)\ndisplay(Markdown(table_markdown(results)))",
+        ),
+        (
+            "md",
+            "## Three arms and what time adds\n\nThe table has a row for each way of reading the scans. **Single frame**: the detector judges every frame alone. **Single frame + tracking**: the same marks, linked from frame to frame, and each mark's score scaled down when its track is short (a mark seen on 2 frames keeps a quarter of its score, one seen on 8 frames or more keeps all of it); nothing is trained. **Sequence**: the network itself reads the neighbouring frames. If the sequence row beats the tracking row, the network learned more from time than *does this mark persist?*; if not, linking marks would have done as well.\n\nThe last row, **sequence (no context)**, is the same sequence checkpoint with each frame read as if it had no neighbours: the *temporal ablation*. The sentence under the table says how many points reading the neighbouring frames adds at each FP rate, with its interval and P value. A sequence model that does not use time shows no gain there, however good its row.",
         ),
         (
             "md",
@@ -247,7 +251,7 @@ scrub = nb(
         ),
         (
             "md",
-            "## What to look for\n\n* **Mimics.** A fat lobule can look like a mass for a few frames, then dissolve into the fat layer. A single-frame detector may mark it; a model that remembers the previous frames sees that it does not persist. Use *next false positive* to find them.\n* **Artifacts.** Loss of probe contact throws a dark shadow for a few frames; reverberation adds bright bands. Both pass quickly.\n* **Poorly seen frames.** Pressure and angle change a mass's contrast, so some frames show it poorly. A scan-level reader only needs one good look, which is why a mass counts as found when any frame's mark hits it.\n* **Thresholds.** The sliders start at each model's operating point; lowering one shows what the model almost marked.",
+            "## What to look for\n\n* **Mimics.** A fat lobule can look like a mass for a few frames, then dissolve into the fat layer. A single-frame detector may mark it; a model that reads the neighbouring frames sees that it does not persist. Use *next false positive* to find them.\n* **Artifacts.** Loss of probe contact throws a dark shadow for a few frames; reverberation adds bright bands. Both pass quickly.\n* **Poorly seen frames.** Pressure and angle change a mass's contrast, so some frames show it poorly. A scan-level reader only needs one good look, which is why a mass counts as found when any frame's mark hits it.\n* **Thresholds.** The sliders start at each model's operating point; lowering one shows what the model almost marked.",
         ),
         (
             "md",

@@ -65,7 +65,7 @@ class ModelConfig:
     window : int
         Frames of temporal context on each side, the current one included, for the sequence
         model: ``window - 1`` frames before each frame, and with ``context='both'`` as many
-        after it.
+        after it. 12 was chosen on validation clips over 8 (docs/temporal.md).
     embed : int
         Channels of the temporal part's embeddings.
     temporal : {'residual', 'attention'}
@@ -92,7 +92,7 @@ class ModelConfig:
     input_size: tuple[int, int] = (160, 192)
     width: int = 32
     blocks: tuple[int, int, int] = (1, 2, 2)
-    window: int = 8
+    window: int = 12
     embed: int = 8
     temporal: str = "residual"
     context: str = "both"

@@ -93,6 +93,8 @@ def train_or_load(
 ) -> dict[str, str]:
     """Checkpoint reference per model, recorded in the run: freshly trained runs in
     ``OUT/runs/<kind>`` (``epochs`` default: TrainConfig's), or the shipped checkpoints.
+    As the shipped ones were made, the sequence detector is the single-frame detector just
+    trained with a temporal part trained on top of it (``train_part='temporal'``).
 
     ``settings`` holds any other training or network settings, by field name of
     :class:`TrainConfig` or :class:`~usbkit.models.config.ModelConfig` (``{"input_size":
@@ -104,7 +106,8 @@ def train_or_load(
     from usbkit.models.train import train as run_training
 
     own = sorted(
-        set(settings or {}) & {"study", "kind", "model", "epochs", "device", "seed", "init"}
+        set(settings or {})
+        & {"study", "kind", "model", "epochs", "device", "seed", "init", "train_part"}
     )
     if own:
         raise UsbkitError(
@@ -120,6 +123,9 @@ def train_or_load(
             cfg = TrainConfig(study=run.study, model=ModelConfig(kind=kind), device=device)
             cfg = replace(cfg, seed=seed, epochs=cfg.epochs if epochs is None else epochs)
             cfg = cfg.with_settings(settings)
+            if kind == "sequence":  # the single-frame detector just trained + a temporal part
+                frame_run = run.folder / refs[MODEL_NAMES["frame"]]
+                cfg = replace(cfg, init=str(frame_run), train_part="temporal")
             callback = (
                 None if on_epoch is None else (lambda log, n=MODEL_NAMES[kind]: on_epoch(n, log))
             )
@@ -376,6 +382,10 @@ def open_scrubber(
                 for n, ref in run.checkpoints.items()
             }
         split = run.split
+    from usbkit.evaluation.results import NO_CONTEXT
+
+    # the viewer shows the study's arms; the temporal ablation is a row of the table only
+    dets = {n: d for n, d in dets.items() if not n.endswith(NO_CONTEXT)}
     thresholds, notes = {}, {}
     for name, point in points.items():
         if point and point.get("threshold") is not None:
