@@ -4,7 +4,7 @@ The real acceptance set (a public breast-ultrasound still-image set of 780 image
 is not part of this repository. This script makes as many synthetic stills (780) that vary the
 way real ones do (usbkit.synth.stills: 400-1000 pixels across, 30-50 mm fields of view,
 different gains, masses of 3-40 mm, a scanner screen around the picture), writes them in that
-set's layout, and runs exactly the README's five commands on them, on the CPU:
+set's layout, and runs exactly the five commands of docs/importers.md on them, on the CPU:
 
     usbkit import busi STILLS STUDY
     usbkit split STUDY --seed 0

@@ -1,6 +1,6 @@
 """Still images like a public breast-ultrasound set (BUSI layout): varied sizes, gains and
 mass sizes inside a scanner screen, imported with `usbkit import busi` and carried through the
-README's commands (split, train, detect, evaluate)."""
+docs/importers.md's commands (split, train, detect, evaluate)."""
 
 from __future__ import annotations
 

@@ -137,7 +137,7 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
         raise UsbkitError(
             f"the {what} file is missing",
             file=path,
-            fix=f"A study folder needs {path.name}; see the README's 'Study format' section",
+            fix=f"A study folder needs {path.name}; see docs/study-format.md",
         )
     if not path.is_file():
         raise UsbkitError(
@@ -153,7 +153,7 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
         raise UsbkitError(
             f"the {what} file is empty (not even a header row)",
             file=path,
-            fix="Write the header row described in the README's 'Study format' section",
+            fix="Write the header row described in docs/study-format.md",
         ) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise UsbkitError(

@@ -46,7 +46,7 @@ WORKSPACE_ENV = "USBKIT_WORKSPACE"
 def workspace() -> Path:
     """The folder that relative run and study paths of the notebooks are resolved against.
 
-    The one documented place (README, "Notebooks"): ``$USBKIT_WORKSPACE`` when set (``usbkit
+    The one documented place (docs/notebooks.md): ``$USBKIT_WORKSPACE`` when set (``usbkit
     lab`` sets it to the folder it was started in); else the nearest folder at or above the
     current one that holds a usbkit checkout (``Makefile`` and ``usbkit/``) or a ``reports/``
     folder, so a notebook opened from ``notebooks/`` finds ``reports/latest`` of the

@@ -6,7 +6,7 @@ has its own size (400-1000 pixels across), field of view and overall gain, masse
 renders such images with the cohort's own B-mode generator and writes them the way BUSI
 does (``benign/``, ``malignant/``, ``normal/`` folders of ``name (N).png`` with a
 ``name (N)_mask.png`` beside each), so ``usbkit import busi`` reads them exactly as it reads
-the real set; the README gives the commands from there to the evaluation.
+the real set; docs/importers.md gives the commands from there to the evaluation.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from usbkit.io.study import PATHOLOGIES, SPLITS
 from usbkit.io.values import COORDINATE, FPS, FRAME, to_number
 
 PATHOLOGY_WORDS = {"benign": "benign", "malignant": "malignant", "normal": "normal"}
-_FIX = "Correct the COCO-VID file (see the README's 'Importers and exporter' section)"
+_FIX = "Correct the COCO-VID file (see docs/importers.md)"
 _TWICE_FIX = (
     "Keep each video once: leave the wrong copy out with --exclude-video NAME (its name or "
     "its frame folder, e.g. benign/VIDEO), or remove it from its annotation file"
