@@ -109,9 +109,18 @@ def test_report_from_an_installed_wheel_runs_the_four_notebooks_end_to_end(
         assert not errors, name
         assert (out / "html" / f"{name}.html").stat().st_size > 10_000
     res = json.loads((out / "results" / "results.json").read_text())
-    assert set(res["models"]) == {"single frame", "sequence"} and res["split"] == "test"
+    arms = ["single frame", "single frame + tracking", "sequence", "sequence (no context)"]
+    assert list(res["models"]) == arms and res["split"] == "test"
+    pairs = {(c["a"], c["b"]) for c in res["comparisons"]}
+    assert pairs == {
+        ("single frame", "single frame + tracking"),
+        ("single frame", "sequence"),
+        ("single frame + tracking", "sequence"),
+        ("sequence", "sequence (no context)"),
+    }
     table = (out / "results" / "table.md").read_text()
     assert "single frame" in table and "P (single frame vs sequence), McNemar" in table
+    assert "**Temporal context** adds" in table  # the ablation's sentence under the table
     index = (out / "index.html").read_text()
     assert "<table" in index and "fig1_froc.png" in index and "html/04_scrub.html" in index
     assert list((out / "scrubber").glob("*.html"))

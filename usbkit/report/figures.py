@@ -196,15 +196,17 @@ def sensitivity_bars(results: dict) -> go.Figure:
                 x=f"{c['fp_rate']:g} FP/scan",
                 y=1.07,
                 showarrow=False,
-                text=(f"{a} vs {b}<br>" if len(results["models"]) > 2 else "")
-                + f"McNemar P {format_p(c['mcnemar_p'])}<br>"
+                text=f"McNemar P {format_p(c['mcnemar_p'])}<br>"
                 f"bootstrap P {format_p(c['bootstrap_p'])}",
                 font=dict(size=12),
             )
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="lesion sensitivity (95% CI)", tickformat=".0%", range=[0, 1.15])
     fig.update_xaxes(title="operating point (false positives per scan)")
-    return style_figure(fig, "Sensitivity at fixed false-positive rates")
+    title = "Sensitivity at fixed false-positive rates"
+    if results["comparisons"] and len(results["models"]) > 2:
+        title += f" (P values: {a} vs {b})"
+    return style_figure(fig, title)
 
 
 def gallery_examples(
