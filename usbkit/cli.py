@@ -308,7 +308,8 @@ def _cmd_evaluate(args) -> int:
         seed=args.seed,
         split=args.split,
     )
-    with output_dir(args.out, "evaluate", overwrite=args.overwrite) as tmp:
+    inputs = [args.study, *dets.values()]
+    with output_dir(args.out, "evaluate", overwrite=args.overwrite, inputs=inputs) as tmp:
         results = evaluate_study(args.study, dets, tmp, cfg, progress=not args.quiet)
         if args.figures:
             from usbkit.io.detections import load_detections
@@ -326,7 +327,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from usbkit.report.builder import ReportConfig, copy_figures, run_report
+    from usbkit.report.builder import ReportConfig, check_figures_dir, copy_figures, run_report
 
     _at_least(args.epochs, "--epochs", 1)
     _at_least(args.bootstrap, "--bootstrap", 1)
@@ -344,9 +345,11 @@ def _cmd_report(args) -> int:
         bootstrap=args.bootstrap,
         overwrite=args.overwrite,
     )
+    if args.figures:
+        check_figures_dir(args.figures, args.overwrite)  # refused before any work
     index = run_report(cfg, progress=not args.quiet)
     if args.figures:
-        copy_figures(index, args.figures)
+        copy_figures(index, args.figures, overwrite=args.overwrite)
     print(f"report written: {index}")
     return 0
 

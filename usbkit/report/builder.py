@@ -24,7 +24,14 @@ from usbkit.errors import UsbkitError
 from usbkit.evaluation.results import EvalConfig
 from usbkit.models.config import TrainConfig
 from usbkit.report.run import Run
-from usbkit.safeio import ensure_writable_dir, output_dir, write_text
+from usbkit.safeio import (
+    destination_lock,
+    ensure_writable_dir,
+    inside,
+    output_dir,
+    output_owner,
+    write_text,
+)
 
 NOTEBOOKS = ("01_explore", "02_train", "03_compare", "04_scrub")
 
@@ -335,9 +342,13 @@ def run_report(config: ReportConfig = ReportConfig(), progress: bool = True) -> 
     t0 = time.perf_counter()
     out = Path(config.out).resolve()
     src = notebooks_dir()
-    with output_dir(out, "report", overwrite=config.overwrite) as tmp:
+    study = Path(config.study).resolve() if config.study else None
+    inputs = [study] if study else []
+    with output_dir(out, "report", overwrite=config.overwrite, inputs=inputs) as tmp:
         params = config.notebook_parameters()
-        params["study"] = str(Path(config.study).resolve()) if config.study else ""
+        # a study inside an earlier report (its OUT/study) was copied into the new one
+        kept = inside(study, out) if study else None
+        params["study"] = str(tmp / kept if kept else study) if study else ""
         params["out"] = str(tmp)
         (tmp / "notebooks").mkdir()
         skipped: dict[str, str] = {}
@@ -419,17 +430,112 @@ def _failed_notebook(exc: UsbkitError, tmp: Path, out: Path, name: str) -> Usbki
     return UsbkitError(exc.message, file=None, fix=f"{where}; {earlier}")
 
 
-def copy_figures(index: Path, dest: str | Path) -> list[Path]:
+#: The marker ``OUTPUT_MARKER`` of a --figures folder names this command.
+FIGURES_COMMAND = "report --figures"
+
+
+def check_figures_dir(dest: str | Path, overwrite: bool = False) -> Path:
+    """The output rule for ``usbkit report --figures DIR``, applied before any work: a
+    missing or empty folder is fine; a folder of figures an earlier ``--figures`` put there
+    (its marker says so) is updated only with ``overwrite``; any other folder is refused."""
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise UsbkitError(
+            "--figures needs a folder, and this is a file",
+            file=dest,
+            fix="Give a new folder name for the figures",
+        )
+    if not dest.exists() or not any(dest.iterdir()):
+        return dest
+    if output_owner(dest) != FIGURES_COMMAND:
+        raise UsbkitError(
+            "this --figures folder already holds files that `usbkit report --figures` did not "
+            "put there, and usbkit never overwrites files it did not write",
+            file=dest,
+            fix="Choose a new or empty folder for --figures",
+        )
+    if not overwrite:
+        raise UsbkitError(
+            "this --figures folder already holds the figures of an earlier report",
+            file=dest,
+            fix="Add --overwrite to replace them, or choose a new folder for --figures",
+        )
+    return dest
+
+
+def _figures_written(dest: Path) -> set[str]:
+    import json
+
+    from usbkit.safeio import OUTPUT_MARKER
+
+    try:
+        data = json.loads((dest / OUTPUT_MARKER).read_text(encoding="utf-8"))
+        return {str(name) for name in data.get("files", [])}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return set()
+
+
+def copy_figures(index: Path, dest: str | Path, overwrite: bool = False) -> list[Path]:
     """Copy a finished report's figures into ``dest`` (the README's ``figures/``) as PNG and
     SVG: pictures that need no script (the interactive HTML stays in the report); add the
     labelled anatomy of a synthetic frame (``anatomy.png``) and, for a synthetic cohort, frames
-    of one of its sweeps (``synth_frames.png``)."""
+    of one of its sweeps (``synth_frames.png``).
+
+    The figures are drawn aside and moved in only when all are done; the folder follows the
+    output rule (:func:`check_figures_dir`): only files an earlier ``--figures`` wrote (the
+    folder's marker lists them) are replaced, and only with ``overwrite``."""
+    import json
+    import tempfile
+
+    from usbkit.safeio import OUTPUT_MARKER, temporary_prefix
+    from usbkit.version import __version__
+
+    dest = Path(dest)
+    check_figures_dir(dest, overwrite)
+    ensure_writable_dir(dest.parent if str(dest.parent) else Path("."))
+    with destination_lock(dest, FIGURES_COMMAND):
+        check_figures_dir(dest, overwrite)
+        aside = Path(
+            tempfile.mkdtemp(prefix=temporary_prefix(dest), suffix=".tmp", dir=dest.parent)
+        )
+        try:
+            names = _draw_figures(index, aside)
+            ensure_writable_dir(dest)
+            ours = _figures_written(dest)
+            theirs = [n for n in names if (dest / n).exists() and n not in ours]
+            if theirs:
+                raise UsbkitError(
+                    f"this --figures folder holds {', '.join(theirs)}, which usbkit did not "
+                    "write, and usbkit never overwrites files it did not write",
+                    file=dest,
+                    fix="Move those files away, or choose a new folder for --figures",
+                )
+            copied = []
+            for name in names:
+                os.replace(aside / name, dest / name)
+                copied.append(dest / name)
+            write_text(
+                dest / OUTPUT_MARKER,
+                json.dumps(
+                    {
+                        "command": FIGURES_COMMAND,
+                        "usbkit_version": __version__,
+                        "files": sorted(ours | set(names)),
+                    }
+                ),
+            )
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
+    return copied
+
+
+def _draw_figures(index: Path, dest: Path) -> list[str]:
+    """The figures of :func:`copy_figures`, written into the folder ``dest``; their names."""
     run = Run.open(Path(index).parent)
-    dest = ensure_writable_dir(dest)
     copied = []
     for f in sorted([*run.results_dir.glob("fig*.png"), *run.results_dir.glob("fig*.svg")]):
         shutil.copy2(f, dest / f.name)
-        copied.append(dest / f.name)
+        copied.append(f.name)
     # the labelled anatomy of a synthetic frame (the README's picture of the cohort), drawn
     # with the synthetic study's own settings when the run has one
     from usbkit.report.explore import anatomy_figure
@@ -447,5 +553,5 @@ def copy_figures(index: Path, dest: str | Path) -> list[Path]:
             pictures["synth_frames"] = example_frames_figure(run.load_study())
         with static_export():
             for stem, fig in pictures.items():
-                copied.append(write_static(fig, dest / f"{stem}.png", "png", scale=2))
+                copied.append(write_static(fig, dest / f"{stem}.png", "png", scale=2).name)
     return copied
