@@ -255,10 +255,30 @@ def _parse_detections(specs: list[str]) -> dict[str, Path]:
         if "=" not in spec:
             raise UsbkitError(f"--detections '{spec}' must be NAME=CSV, e.g. sequence=det_seq.csv")
         name, path = spec.split("=", 1)
+        _check_model_name(name, spec)
         if name in dets:
             raise UsbkitError(f"the model name '{name}' is given twice in --detections")
         dets[name] = Path(path)
     return dets
+
+
+def _check_model_name(name: str, spec: str) -> None:
+    """A model name of --detections must be shown in the table, the figures and the P value
+    ("P (a vs b)"): not empty, no invisible control characters."""
+    from usbkit.io.ids import unsafe_text_reason
+
+    if not name.strip():
+        raise UsbkitError(
+            f"--detections '{spec}' has no model name before '='",
+            fix="Name the model, e.g. --detections sequence=det_seq.csv",
+        )
+    why = unsafe_text_reason(name)
+    if why:
+        shown = name.encode("unicode_escape").decode("ascii")
+        raise UsbkitError(
+            f"the model name '{shown}' in --detections cannot be used: {why}",
+            fix="Name the model with visible characters, e.g. --detections sequence=det_seq.csv",
+        )
 
 
 def _parse_numbers(

@@ -8,6 +8,7 @@ features are computed exactly once.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from importlib import resources
@@ -244,8 +245,10 @@ def detect_study(
     if rows.empty:
         raise UsbkitError(f"no clips in split '{split}'", file=study.manifest_path)
     with atomic_path(out) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(",".join(DETECTION_COLUMNS) + "\n")
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            # the csv module quotes an id holding ',', '"' or a line break (check allows them)
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(DETECTION_COLUMNS)
             bar = tqdm(
                 list(rows.itertuples(index=False)),
                 desc=f"detecting ({model.cfg.kind})",
@@ -257,10 +260,10 @@ def detect_study(
                     study.root / row.path, ReaderSettings(), fps=study.clip_fps(row.clip_id)
                 )
                 for f, boxes, scores in detect_clip(model, clip, device=dev):
-                    for b, s in zip(boxes, scores):
-                        fh.write(
-                            f"{row.clip_id},{f},{s:.5f},{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f}\n"
-                        )
+                    writer.writerows(
+                        (row.clip_id, f, f"{s:.5f}", *(f"{v:.2f}" for v in b[:4]))
+                        for b, s in zip(boxes, scores)
+                    )
     write_text(
         detections_info_path(out),
         json.dumps(
