@@ -207,6 +207,10 @@ def _config_overrides(args, group: str) -> dict:
     }
 
 
+def _nested(name: str, settings: dict) -> dict:
+    return {name: settings} if settings else {}
+
+
 def _cmd_train(args) -> int:
     from dataclasses import replace
 
@@ -216,7 +220,15 @@ def _cmd_train(args) -> int:
 
     _at_least(args.train__epochs, "--epochs", 1)
     _at_least(args.train__seed, "--seed", 0)
-    base = load_config(TrainConfig, args.config) if args.config else TrainConfig()
+    base = (
+        load_config(
+            TrainConfig,
+            args.config,
+            _config_overrides(args, "train") | _nested("model", _config_overrides(args, "model")),
+        )
+        if args.config
+        else TrainConfig()
+    )
     base = replace(base, **_config_overrides(args, "train"))
     if base.init and not (Path(args.out) / "last.pt").exists():
         # fine-tuning keeps the starting checkpoint's network; model settings the config file

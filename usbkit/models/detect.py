@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -100,9 +101,13 @@ def checkpoint_payload(ref: str | Path) -> dict:
     path = checkpoint_file(ref)
     not_ours = "Give a best.pt or last.pt written by `usbkit train`, or pretrained:frame"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch's notes on the file's pickle protocol are not for the user: usbkit's one
+            # paragraph below says what is wrong with the file
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "global" not in str(exc).lower():  # not an object that would run code: garbage
+        if "global" not in str(exc).lower() and not _pickle_imports(path):  # garbage
             raise UsbkitError(
                 "this file is not a PyTorch checkpoint (or it is damaged)",
                 file=path,
@@ -170,6 +175,21 @@ def model_config_of(ref: str | Path) -> ModelConfig:
     """The network (kind, working resolution, sizes) of a checkpoint reference."""
     path = checkpoint_file(ref)
     return _model_config(checkpoint_payload(path), path)
+
+
+def _pickle_imports(path: Path) -> bool:
+    """Whether the plain pickle file ``path`` names any Python object to import or call (what
+    code in a pickle needs); read with :mod:`pickletools`, which never runs it."""
+    import pickletools
+
+    try:
+        with open(path, "rb") as fh:
+            for op, _arg, _pos in pickletools.genops(fh):
+                if op.name in ("GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ"):
+                    return True
+    except Exception:  # noqa: BLE001 - not a readable pickle: nothing to import
+        return False
+    return False
 
 
 def load_checkpoint(ref: str | Path, device: torch.device | None = None) -> FrameDetector:

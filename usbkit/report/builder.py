@@ -135,6 +135,7 @@ def run_notebook(
             kernel_name="python3",
             # the kernel's start-up notices are not for the user
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            kernel_manager_class=_quiet_kernel_manager(),
         )
     except pm.PapermillExecutionError as exc:
         what = _shown_error(dest) or f"{exc.ename}: {exc.evalue}"
@@ -144,6 +145,27 @@ def run_notebook(
             fix="Open this executed notebook to see the failing cell",
         ) from None
     return dest
+
+
+def _quiet_kernel_manager():
+    """The kernel manager of the report's notebooks: the kernel's own output streams (not
+    the notebook's, which travel over its connection) go to a private temporary file, so a
+    kernel still starting when the report is interrupted, its folder already removed, never
+    prints a traceback after usbkit's one line."""
+    import tempfile
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            sink = tempfile.TemporaryFile()  # deleted when closed
+            kw["stdout"], kw["stderr"] = sink, sink
+            try:
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+            finally:
+                sink.close()  # the kernel holds its own copy of the descriptor
+
+    return QuietKernelManager
 
 
 def _shown_error(notebook: Path) -> str | None:
