@@ -76,32 +76,32 @@ def _type_problem(name: str, value, tp) -> str | None:
         return _type_problem(name, value, inner[0]) if len(inner) == 1 else None
     shown = _shown_value(value)
     if tp is bool:
-        return None if isinstance(value, bool) else f"{name} is {shown}, not true or false"
+        return None if isinstance(value, bool) else f"{name} {shown} must be true or false"
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            return f"{name} is {shown}, not a whole number"
+            return f"{name} {shown} must be a whole number"
         return None
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"{name} is {shown}, not a number"
+            return f"{name} {shown} must be a number"
         if not math.isfinite(value):
-            return f"{name} is {shown}, not a finite number"
+            return f"{name} {shown} must be a finite number"
         return None
     if tp is str:
-        return None if isinstance(value, str) else f"{name} is {shown}, not text"
+        return None if isinstance(value, str) else f"{name} {shown} must be text"
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            return f"{name} is {shown}, not a list"
+            return f"{name} {shown} must be a list"
         if len(args) == 2 and args[1] is Ellipsis:
             item_types = [args[0]] * len(value)
         else:
             item_types = list(args)
             if len(value) != len(args):
-                return f"{name} is {shown}, not a list of {len(args)} values"
+                return f"{name} {shown} must be a list of {len(args)} values"
         for k, (v, t) in enumerate(zip(value, item_types)):
             why = _type_problem(f"{name}[{k}]", v, t)
             if why:
-                return f"{name} is {shown}: {why}"
+                return f"{name} {shown}: {why}"
     return None
 
 
@@ -185,7 +185,7 @@ def config_from_dict(cls: type[C], data: dict, *, source: str | Path | None = No
     >>> config_from_dict(Demo, {"size": 3, "name": 4, "colour": 1})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    usbkit.errors.UsbkitError: 3 settings are invalid: unknown Demo setting(s) colour (...); name is 4, not text. ...
+    usbkit.errors.UsbkitError: 2 settings are invalid: unknown Demo setting(s) colour (...); name 4 must be text. ...
     """
     problems: list[str] = []
     config = _from_dict(cls, data, source, problems)

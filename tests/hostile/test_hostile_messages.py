@@ -19,9 +19,9 @@ from usbkit.errors import UsbkitError
     "settings, options, named, not_named",
     [
         ({"model": {"width": 1e12, "input_size": "abc"}}, [],
-         ["model.width is 1000000000000.0", 'model.input_size is "abc"'], []),
+         ["model.width 1000000000000.0 must be a whole number", 'model.input_size "abc" must be'], []),
         ({"lr": "fast", "epochs": -3, "batch": [4]}, ["--epochs", "1"],
-         ['lr is "fast"', "batch is [4]"], ["epochs"]),
+         ['lr "fast" must be a number', "batch [4] must be a whole number"], ["epochs"]),
         ({"epochs": 0, "ema": 2, "augment": "lots", "colour": 1}, [],
          ["epochs 0", "ema 2", "augment 'lots'", "colour"], []),
     ],
