@@ -217,3 +217,30 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_run_and_said(tmp_path
         ["det.csv", "det.csv_dir", live.name]
     )
     assert json.loads("{}") == {}
+
+
+def test_an_import_whose_source_lies_inside_the_output_it_replaces_is_refused(tmp_path):
+    from test_faults_io import _coco
+
+    from usbkit.io.formats import import_study
+
+    src = _coco(tmp_path)
+    out = tmp_path / "S"
+    import_study("coco-vid", src, out)
+    os.replace(src.parent, out / "coco")
+    before = tree_hash(out)
+    with pytest.raises(UsbkitError, match="lies inside this output folder"):
+        import_study("coco-vid", out / "coco" / "ann.json", out, overwrite=True)
+    assert tree_hash(out) == before
+
+
+def test_an_export_keeps_its_study_lying_inside_the_earlier_export(tmp_path):
+    from usbkit.io.formats.coco_vid import export_coco_vid
+
+    out = tmp_path / "X"
+    root = one_clip_study(tmp_path / "s", "a,1,1,10,10,30,30\n")
+    export_coco_vid(root, out)
+    os.replace(root, out / "my study")
+    export_coco_vid(out / "my study", out, overwrite=True)
+    assert (out / "my study" / "manifest.csv").exists()
+    assert (out / "annotations.json").exists()

@@ -891,7 +891,7 @@ def export_coco_vid(study_root: str | Path, out: str | Path, overwrite: bool = F
 
     dest = check_output_dir(out, "export", overwrite)
     study = load_study(study_root)
-    with output_dir(dest, "export", overwrite=overwrite) as out:
+    with output_dir(dest, "export", overwrite=overwrite, inputs=[study_root]) as out:
         _write_coco_vid(study, out)
     return dest / "annotations.json"
 
