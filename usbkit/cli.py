@@ -207,6 +207,10 @@ def _config_overrides(args, group: str) -> dict:
     }
 
 
+def _nested(name: str, settings: dict) -> dict:
+    return {name: settings} if settings else {}
+
+
 def _cmd_train(args) -> int:
     from dataclasses import replace
 
@@ -216,7 +220,15 @@ def _cmd_train(args) -> int:
 
     _at_least(args.train__epochs, "--epochs", 1)
     _at_least(args.train__seed, "--seed", 0)
-    base = load_config(TrainConfig, args.config) if args.config else TrainConfig()
+    base = (
+        load_config(
+            TrainConfig,
+            args.config,
+            _config_overrides(args, "train") | _nested("model", _config_overrides(args, "model")),
+        )
+        if args.config
+        else TrainConfig()
+    )
     base = replace(base, **_config_overrides(args, "train"))
     if base.init and not (Path(args.out) / "last.pt").exists():
         # fine-tuning keeps the starting checkpoint's network; model settings the config file
@@ -256,10 +268,30 @@ def _parse_detections(specs: list[str]) -> dict[str, Path]:
         if "=" not in spec:
             raise UsbkitError(f"--detections '{spec}' must be NAME=CSV, e.g. sequence=det_seq.csv")
         name, path = spec.split("=", 1)
+        _check_model_name(name, spec)
         if name in dets:
             raise UsbkitError(f"the model name '{name}' is given twice in --detections")
         dets[name] = Path(path)
     return dets
+
+
+def _check_model_name(name: str, spec: str) -> None:
+    """A model name of --detections must be shown in the table, the figures and the P value
+    ("P (a vs b)"): not empty, no invisible control characters."""
+    from usbkit.io.ids import unsafe_text_reason
+
+    if not name.strip():
+        raise UsbkitError(
+            f"--detections '{spec}' has no model name before '='",
+            fix="Name the model, e.g. --detections sequence=det_seq.csv",
+        )
+    why = unsafe_text_reason(name)
+    if why:
+        shown = name.encode("unicode_escape").decode("ascii")
+        raise UsbkitError(
+            f"the model name '{shown}' in --detections cannot be used: {why}",
+            fix="Name the model with visible characters, e.g. --detections sequence=det_seq.csv",
+        )
 
 
 def _parse_numbers(
@@ -309,7 +341,8 @@ def _cmd_evaluate(args) -> int:
         seed=args.seed,
         split=args.split,
     )
-    with output_dir(args.out, "evaluate", overwrite=args.overwrite) as tmp:
+    inputs = [args.study, *dets.values()]
+    with output_dir(args.out, "evaluate", overwrite=args.overwrite, inputs=inputs) as tmp:
         results = evaluate_study(args.study, dets, tmp, cfg, progress=not args.quiet)
         if args.figures:
             from usbkit.io.detections import load_detections
@@ -336,7 +369,7 @@ def _cmd_track(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from usbkit.report.builder import ReportConfig, copy_figures, run_report
+    from usbkit.report.builder import ReportConfig, check_figures_dir, copy_figures, run_report
 
     _at_least(args.epochs, "--epochs", 1)
     _at_least(args.bootstrap, "--bootstrap", 1)
@@ -354,9 +387,11 @@ def _cmd_report(args) -> int:
         bootstrap=args.bootstrap,
         overwrite=args.overwrite,
     )
+    if args.figures:
+        check_figures_dir(args.figures, args.overwrite)  # refused before any work
     index = run_report(cfg, progress=not args.quiet)
     if args.figures:
-        copy_figures(index, args.figures)
+        copy_figures(index, args.figures, overwrite=args.overwrite)
     print(f"report written: {index}")
     return 0
 

@@ -74,14 +74,24 @@ class Problem:
 class StudyProblems(UsbkitError):
     """Several problems found at once (``usbkit check`` lists them all)."""
 
-    def __init__(self, problems: list[Problem], what: str = "The study has problems") -> None:
+    def __init__(
+        self,
+        problems: list[Problem],
+        what: str = "The study has problems",
+        total: int | None = None,
+    ) -> None:
         self.problems = list(problems)
+        self.total = max(total or 0, len(self.problems))
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(
-            f"{what} ({len(self.problems)} found):\n{lines}\n"
-            "Fix these rows or files and run `usbkit check` again"
+        count = (
+            f"{self.total} found, the first {len(self.problems)} shown"
+            if self.total > len(self.problems)
+            else f"{self.total} found"
         )
-        self.message = f"{what} ({len(self.problems)} found):\n{lines}"
+        super().__init__(
+            f"{what} ({count}):\n{lines}\nFix these rows or files and run `usbkit check` again"
+        )
+        self.message = f"{what} ({count}):\n{lines}"
 
     def __str__(self) -> str:
         return self.message + "\nFix these rows or files and run `usbkit check` again."

@@ -10,12 +10,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from usbkit.errors import UsbkitError
+from usbkit.errors import UsbkitError, UsbkitWarning
 from usbkit.version import __version__
 
 
@@ -35,9 +39,221 @@ def as_created(path: str | Path, folder: bool = False) -> None:
         pass
 
 
+# -- who is writing: temporary names, the lock on a destination, leftovers ------------------
+
+_HOST: str | None = None
+
+
+def _host() -> str:
+    """This computer's name as it goes into a temporary name (letters, digits and '-')."""
+    global _HOST
+    if _HOST is None:
+        _HOST = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname())[:40].strip("-") or "host"
+    return _HOST
+
+
+def temporary_prefix(dest: Path) -> str:
+    """How the temporary siblings of ``dest`` begin: ``.NAME.PID@HOST.`` (the pid and host
+    prove later whose they are, see :func:`remove_leftovers`)."""
+    return f".{dest.name}.{os.getpid()}@{_host()}."
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this computer (a process of another user counts)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, it is someone else's
+        return True
+    return True
+
+
+def _lock_path(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}.usbkit-lock")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def remove_leftovers(dest: str | Path) -> list[Path]:
+    """Remove what an earlier usbkit run on ``dest`` left when it was killed (SIGKILL, a
+    power cut): its hidden siblings ``.NAME.PID@HOST.<random>.tmp`` (or ``.old``) whose
+    process ran on this computer and is gone, and its lock. Anything else, another
+    computer's or a live process's, is left alone. One warning line says what was removed.
+    """
+    dest = Path(dest)
+    parent = dest.parent if str(dest.parent) else Path(".")
+    pattern = re.compile(
+        rf"^\.{re.escape(dest.name)}\.(\d+)@{re.escape(_host())}\.[^.]+\.(tmp|old)$"
+    )
+    removed, pids = [], set()
+    try:
+        names = sorted(os.listdir(parent))
+    except OSError:
+        return []
+    for name in names:
+        m = pattern.match(name)
+        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            _remove(parent / name)
+            removed.append(parent / name)
+            pids.add(m.group(1))
+    if removed:
+        size = len(removed)
+        warnings.warn(
+            UsbkitWarning(
+                f"{dest}: removed {size} half-built leftover{'s' if size > 1 else ''} of an "
+                f"earlier run that was stopped before it finished (process "
+                f"{', '.join(sorted(pids))} on this computer, no longer running): "
+                f"{', '.join(p.name for p in removed)}"
+            ),
+            stacklevel=2,
+        )
+    return removed
+
+
+#: Destinations this process holds the lock of (a lock is taken once per process).
+_HELD: set[str] = set()
+
+
+@contextlib.contextmanager
+def destination_lock(dest: str | Path, command: str = "") -> Iterator[None]:
+    """Hold the lock on the output ``dest`` (a hidden file ``.NAME.usbkit-lock`` beside it,
+    naming this process and computer) while the output is checked, built and swapped in.
+
+    A second usbkit run on the same destination is refused with a message naming the run
+    that holds it. A lock whose process ran on this computer and is gone is stale: it is
+    removed, with the run's other leftovers (:func:`remove_leftovers`).
+    """
+    dest = Path(os.path.abspath(dest))
+    key = str(dest)
+    if key in _HELD:
+        yield
+        return
+    lock = _lock_path(dest)
+    ensure_writable_dir(dest.parent)
+    me = {"pid": os.getpid(), "host": _host(), "command": command, "started": time.time()}
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                other = json.loads(lock.read_text(encoding="utf-8"))
+                pid, host = int(other["pid"]), str(other["host"])
+            except (OSError, ValueError, KeyError, TypeError):
+                other, pid, host = {}, -1, ""
+            if host == _host() and not _alive(pid):
+                lock.unlink(missing_ok=True)  # its run was killed: stale
+                continue
+            if not other and time.time() - _mtime(lock) < 5:
+                time.sleep(0.2)  # being written this instant
+                continue
+            what = f"`usbkit {other['command']}`" if other.get("command") else "a usbkit run"
+            since = (
+                time.strftime(" since %H:%M:%S", time.localtime(float(other["started"])))
+                if isinstance(other.get("started"), int | float)
+                else ""
+            )
+            raise UsbkitError(
+                f"another run ({what}, process {pid} on {host or 'an unknown computer'}{since}) "
+                "is writing this output now, and two runs on one output would replace each "
+                "other's files",
+                file=dest,
+                fix=f"Wait until that run has finished, or choose another output name (if no "
+                f"such run is going on, delete the lock file {lock})",
+            ) from None
+        except OSError as exc:
+            raise UsbkitError(
+                f"cannot lock this output ({exc.strerror or exc})",
+                file=dest,
+                fix="Choose a folder you can write to",
+            ) from exc
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(me, fh)
+            break
+    else:
+        raise UsbkitError(
+            "cannot lock this output: its lock file keeps changing",
+            file=dest,
+            fix=f"Check that no other usbkit run writes here, then delete {lock}",
+        )
+    _HELD.add(key)
+    try:
+        remove_leftovers(dest)
+        yield
+    finally:
+        _HELD.discard(key)
+        lock.unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _file_state(path: Path):
+    """What a file destination is, to find out later whether it changed (None: missing)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
+
+
+def _tree_state(path: Path):
+    """What a folder destination holds (every entry's name, kind, size and time), to find
+    out later whether anything was added, removed or changed (None: missing)."""
+    top = _file_state(path)
+    if top is None:
+        return None
+    if not path.is_dir() or path.is_symlink():
+        return (top,)
+    entries = []
+    for folder, dirs, files in os.walk(path):
+        for name in sorted(dirs + files):
+            full = os.path.join(folder, name)
+            try:
+                st = os.lstat(full)
+            except OSError:
+                continue
+            rel = os.path.relpath(full, path)
+            entries.append((rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode))
+    return (top[:2], tuple(sorted(entries)))
+
+
+def _changed(dest: Path, what: str = "folder") -> UsbkitError:
+    return UsbkitError(
+        f"this output {what} changed while usbkit was running (something was created, added "
+        f"or changed there after the command checked it), so usbkit left it as it is and "
+        "discarded the new output",
+        file=dest,
+        fix="Run the command again once nothing else writes there, or choose another output name",
+    )
+
+
+def inside(path: str | Path, folder: str | Path) -> Path | None:
+    """``path`` relative to ``folder`` when it lies inside it (symbolic links resolved),
+    else None; ``Path('.')`` when it is the folder itself."""
+    p, f = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+    return p.relative_to(f) if p.is_relative_to(f) else None
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path that is renamed to ``dest`` if the block succeeds.
+
+    The destination is locked meanwhile (:func:`destination_lock`), and it is replaced only
+    if it is what it was when the block began: a file that appears at ``dest`` during the
+    block, or changes there, is never replaced (the new file is discarded with an error).
 
     Parameters
     ----------
@@ -54,23 +270,45 @@ def atomic_path(dest: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
             fix="Choose a new output name, or move the old file away first",
         )
     ensure_writable_dir(dest.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    with destination_lock(dest):
+        before = _file_state(dest)
+        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(dest), suffix=".tmp", dir=dest.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            as_created(tmp_path)
+            if _file_state(dest) != before:
+                raise _changed(dest, "file")
+            if before is None:
+                _link_new(tmp_path, dest)
+            else:
+                os.replace(tmp_path, dest)
+        except OSError as exc:
+            tmp_path.unlink(missing_ok=True)
+            raise UsbkitError(
+                f"could not write this file ({exc.strerror or exc})",
+                file=dest,
+                fix="Check that the disk is not full and that the folder is writable",
+            ) from exc
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+
+
+def _link_new(tmp: Path, dest: Path) -> None:
+    """Move the file ``tmp`` to ``dest`` only if nothing is at ``dest`` (a hard link is
+    made only where no name is; where the disk has no hard links, check and rename)."""
     try:
-        yield tmp_path
-        as_created(tmp_path)
-        os.replace(tmp_path, dest)
-    except OSError as exc:
-        tmp_path.unlink(missing_ok=True)
-        raise UsbkitError(
-            f"could not write this file ({exc.strerror or exc})",
-            file=dest,
-            fix="Check that the disk is not full and that the folder is writable",
-        ) from exc
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
+        os.link(tmp, dest)
+    except FileExistsError:
+        raise _changed(dest, "file") from None
+    except OSError:
+        if os.path.lexists(dest):
+            raise _changed(dest, "file") from None
+        os.replace(tmp, dest)
+        return
+    tmp.unlink(missing_ok=True)
 
 
 def write_text(dest: str | Path, text: str, *, overwrite: bool = True) -> Path:
@@ -176,7 +414,10 @@ def atomic_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
 
     The one way usbkit writes a whole output folder (a study, an export, a synthetic cohort):
     everything is built aside and swapped in whole, so a failure or an interrupt leaves no
-    half-written folder and nothing the user had is touched.
+    half-written folder and nothing the user had is touched. The destination is locked
+    meanwhile (:func:`destination_lock`), and at the swap it must be what it was when the
+    block began: a folder that appeared there, or an earlier output to which anything was
+    added or changed, is left as it is and the new output is discarded with an error.
 
     Parameters
     ----------
@@ -195,33 +436,56 @@ def atomic_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     ['a.txt']
     """
     dest = Path(dest)
-    if not overwrite:
-        refuse_nonempty(dest)
     parent = ensure_writable_dir(dest.parent if str(dest.parent) else Path("."))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=parent))
-    try:
-        yield tmp
-        as_created(tmp, folder=True)
-        old = None
-        if dest.exists():
-            if dest.is_dir() and not any(dest.iterdir()):
-                dest.rmdir()
-            else:
-                old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=parent))
-                os.replace(dest, old / "previous")
+    with destination_lock(dest):
+        if not overwrite:
+            refuse_nonempty(dest)
+        before = _tree_state(dest)
+        tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(dest), suffix=".tmp", dir=parent))
+        try:
+            yield tmp
+            as_created(tmp, folder=True)
+            _swap_in(tmp, dest, before, parent)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise UsbkitError(
+                f"could not write this folder ({exc.strerror or exc})",
+                file=dest,
+                fix="Check that the disk is not full and that the folder is writable",
+            ) from exc
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def _swap_in(tmp: Path, dest: Path, before, parent: Path) -> None:
+    """Put the folder ``tmp`` at ``dest``, which must be as ``before`` (its state when
+    checked); the earlier folder is removed only once the new one is in place."""
+    if _tree_state(dest) != before:
+        raise _changed(dest)
+    if before is None:
+        os.replace(tmp, dest)  # a folder that appeared meanwhile with files is never replaced
+        return
+    if dest.is_dir() and not any(dest.iterdir()):
+        try:
+            dest.rmdir()  # fails when a file was put in meanwhile
+        except OSError:
+            raise _changed(dest) from None
         os.replace(tmp, dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise UsbkitError(
-            f"could not write this folder ({exc.strerror or exc})",
-            file=dest,
-            fix="Check that the disk is not full and that the folder is writable",
-        ) from exc
+        return
+    old = Path(tempfile.mkdtemp(prefix=temporary_prefix(dest), suffix=".old", dir=parent))
+    os.replace(dest, old / "previous")
+    if _tree_state(old / "previous")[1:] != before[1:]:  # changed in the last instant
+        os.replace(old / "previous", dest)
+        old.rmdir()
+        raise _changed(dest)
+    try:
+        os.replace(tmp, dest)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        os.replace(old / "previous", dest)
+        old.rmdir()
         raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 #: The file that marks a folder as the output of a usbkit command (and which command).
@@ -283,14 +547,19 @@ def check_output_dir(dest: str | Path, command: str, overwrite: bool) -> Path:
 
 
 @contextlib.contextmanager
-def output_dir(dest: str | Path, command: str, *, overwrite: bool = False) -> Iterator[Path]:
+def output_dir(
+    dest: str | Path, command: str, *, overwrite: bool = False, inputs=()
+) -> Iterator[Path]:
     """Build the whole output of ``command`` aside and swap it into ``dest`` when complete.
 
     The output rule of every usbkit command (docs/command-line.md#rules-every-command-follows):
     a non-empty ``dest`` is refused unless it is an earlier output of the same command and
     ``overwrite`` is given; then the earlier output stays byte-identical until the new one is
     complete, and survives a failed or interrupted run. The folder is marked as this
-    command's output.
+    command's output. An input of the command (``inputs``: its study, its detection files)
+    that lies inside the earlier output is copied into the new one first (see
+    :func:`keep_input`): a swap never removes the command's own input. The destination
+    is locked from the check to the swap (:func:`destination_lock`).
 
     Examples
     --------
@@ -306,10 +575,13 @@ def output_dir(dest: str | Path, command: str, *, overwrite: bool = False) -> It
     ...
     usbkit.errors.UsbkitError: ...res: this output folder already holds files. Choose a new folder name, or add --overwrite to replace this earlier `usbkit evaluate` output.
     """
-    dest = check_output_dir(dest, command, overwrite)
-    with atomic_dir(dest, overwrite=True) as tmp:
-        mark_output(tmp, command)
-        yield tmp
+    with destination_lock(dest, command):
+        dest = check_output_dir(dest, command, overwrite)
+        with atomic_dir(dest, overwrite=True) as tmp:
+            mark_output(tmp, command)
+            for path in inputs:
+                keep_input(path, dest, tmp)
+            yield tmp
 
 
 def check_output_file(dest: str | Path, overwrite: bool, looks_like_ours) -> Path:
@@ -334,3 +606,37 @@ def check_output_file(dest: str | Path, overwrite: bool, looks_like_ours) -> Pat
                 fix="Choose a new output name; usbkit never overwrites files it did not write",
             )
     return dest
+
+
+def keep_input(path: str | Path, dest: str | Path, tmp: str | Path) -> Path | None:
+    """Copy an input of a command that lies inside its destination ``dest`` (an earlier
+    output about to be replaced) to the same place in the new output ``tmp``, so the swap
+    never removes it; return the copy, or None when ``path`` is not inside ``dest``.
+
+    An input that is the destination itself is refused: the output cannot replace it.
+    """
+    rel = inside(path, dest) if Path(dest).exists() else None
+    if rel is None:
+        return None
+    if rel == Path("."):
+        raise UsbkitError(
+            f"the input {path} is the output folder itself, which the new output would replace",
+            file=dest,
+            fix="Give another output folder (--out)",
+        )
+    copy = Path(tmp) / rel
+    if os.path.lexists(copy):
+        raise UsbkitError(
+            f"the input {path} lies inside the output folder, where the new output puts its "
+            f"own {rel}; replacing the folder would remove it",
+            file=dest,
+            fix="Copy the input out of the output folder and give that copy, or choose "
+            "another output folder",
+        )
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    src = Path(os.path.realpath(path))
+    if src.is_dir():
+        shutil.copytree(src, copy, symlinks=True)
+    else:
+        shutil.copy2(src, copy)
+    return copy

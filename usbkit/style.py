@@ -56,3 +56,35 @@ def rgba(hex_color: str, alpha: float) -> str:
     """A CSS ``rgba(...)`` string of a palette colour."""
     r, g, b = rgb(hex_color)
     return f"rgba({r},{g},{b},{alpha})"
+
+
+def _url_path(path) -> str:
+    """A relative path as the URL of a link: ``/`` between parts, every other character
+    that means something in a URL (``'``, ``"``, ``#``, ``?``, ``%``, spaces) quoted."""
+    from pathlib import PurePath
+    from urllib.parse import quote
+
+    return quote(PurePath(str(path)).as_posix(), safe="/")
+
+
+_ENV = None
+
+
+def html_template(source: str):
+    """A Jinja2 template for an HTML page usbkit writes; every value is escaped unless marked
+    safe (``autoescape``), so an id, a model name or a file name holding ``<``, ``'`` or
+    ``"`` never adds markup or script; the ``urlpath`` filter quotes a relative path for
+    ``href`` and ``src``.
+
+    Examples
+    --------
+    >>> html_template("<a href='{{ p|urlpath }}'>{{ p }}</a>").render(p="a'b<c>.html")
+    "<a href='a%27b%3Cc%3E.html'>a&#39;b&lt;c&gt;.html</a>"
+    """
+    global _ENV
+    if _ENV is None:
+        import jinja2
+
+        _ENV = jinja2.Environment(autoescape=True, keep_trailing_newline=True)
+        _ENV.filters["urlpath"] = _url_path
+    return _ENV.from_string(source)

@@ -122,12 +122,10 @@ def load_detections(
             msg = f"box [{', '.join(f'{v:g}' for v in box[i])}] needs x0 < x1 and y0 < y1"
         problems.append(Problem(str(path), row, msg))
     if problems:
-        shown = problems[:max_problems]
-        extra = len(problems) - len(shown)
         raise DetectionProblems(
-            shown,
-            "The detections file has malformed rows"
-            + (f" (first {len(shown)} of {len(problems)} shown)" if extra else ""),
+            problems[:max_problems],
+            "The detections file has malformed rows",
+            total=len(problems),
         )
     det["frame"] = det["frame"].astype(np.int64)  # every frame passed the range check
     return det.reset_index(drop=True)

@@ -85,6 +85,26 @@ def unsafe_name_reason(name: str) -> str | None:
     return None
 
 
+def unsafe_text_reason(text: str) -> str | None:
+    """Why ``text`` (a patient or lesion id, a model name: anything usbkit shows) cannot be
+    shown as it is, or None when it can: invisible control characters (line breaks, NUL,
+    bidirectional overrides that reorder what is shown around them) are refused, as in clip
+    ids.
+
+    Examples
+    --------
+    >>> unsafe_text_reason("P/001") is None
+    True
+    >>> unsafe_text_reason("P\u202e100")
+    'it contains invisible control characters (U+202E)'
+    """
+    bad = [ch for ch in str(text) if _is_control(ch)]
+    if bad:
+        codes = ", ".join(sorted({f"U+{ord(ch):04X}" for ch in bad}))
+        return f"it contains invisible control characters ({codes})"
+    return None
+
+
 #: What to do about an id that :func:`unsafe_name_reason` refuses.
 ID_FIX = (
     "Rename it using letters, digits, spaces, '-', '_' or '.' (not first), "

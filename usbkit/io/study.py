@@ -22,6 +22,7 @@ from usbkit.io.ids import (
     normalize_id,
     normalize_ids,
     unsafe_name_reason,
+    unsafe_text_reason,
 )
 from usbkit.io.values import COORDINATE, FPS, FRAME
 
@@ -226,6 +227,17 @@ def parse_manifest(df: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[Pro
         for i in np.flatnonzero(df[col].isna().to_numpy()):
             problems.append(Problem(str(path), spreadsheet_row(i), f"'{col}' is empty"))
     root = Path(path).parent
+    for i, pid in enumerate(df["patient_id"]):
+        why = unsafe_text_reason(pid) if pid is not None else None
+        if why:
+            problems.append(
+                Problem(
+                    str(path),
+                    spreadsheet_row(i),
+                    f"patient id '{_shown(pid)}' cannot be used: {why}. Retype it with "
+                    "visible characters only",
+                )
+            )
     for i, (cid, rel) in enumerate(zip(df["clip_id"], df["path"])):
         if cid is not None:
             why = unsafe_name_reason(cid)
@@ -350,6 +362,16 @@ def parse_annotations(
             bad_rows[i] = True
         if pd.isna(df["lesion_id"].iloc[i]):
             problems.append(Problem(str(path), row, "'lesion_id' is empty"))
+            bad_rows[i] = True
+        elif why := unsafe_text_reason(df["lesion_id"].iloc[i]):
+            problems.append(
+                Problem(
+                    str(path),
+                    row,
+                    f"lesion id '{_shown(df['lesion_id'].iloc[i])}' cannot be used: {why}. "
+                    "Retype it with visible characters only",
+                )
+            )
             bad_rows[i] = True
         if not frame_ok[i]:
             problems.append(Problem(str(path), row, FRAME.message(df["frame"].iloc[i])))

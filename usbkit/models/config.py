@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from usbkit.config import config_from_dict, config_to_dict
-from usbkit.errors import UsbkitError
+from usbkit.config import config_from_dict, config_to_dict, setting_problem
 
 
 def setting_differences(a, b) -> list[tuple[str, object, object]]:
@@ -37,8 +36,7 @@ def setting_differences(a, b) -> list[tuple[str, object, object]]:
 
 
 def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise UsbkitError(f"invalid setting: {message}", fix="Correct this setting")
+    setting_problem(ok, message)  # raised, or gathered while a config file is read
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ features are computed exactly once.
 
 from __future__ import annotations
 
+import csv
 import json
+import warnings
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -105,9 +107,13 @@ def checkpoint_payload(ref: str | Path) -> dict:
     path = checkpoint_file(ref)
     not_ours = "Give a best.pt or last.pt written by `usbkit train`, or pretrained:frame"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch's notes on the file's pickle protocol are not for the user: usbkit's one
+            # paragraph below says what is wrong with the file
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "global" not in str(exc).lower():  # not an object that would run code: garbage
+        if "global" not in str(exc).lower() and not _pickle_imports(path):  # garbage
             raise UsbkitError(
                 "this file is not a PyTorch checkpoint (or it is damaged)",
                 file=path,
@@ -178,6 +184,21 @@ def model_config_of(ref: str | Path) -> ModelConfig:
     """The network (kind, working resolution, sizes) of a checkpoint reference."""
     path = checkpoint_file(ref)
     return _model_config(checkpoint_payload(path), path)
+
+
+def _pickle_imports(path: Path) -> bool:
+    """Whether the plain pickle file ``path`` names any Python object to import or call (what
+    code in a pickle needs); read with :mod:`pickletools`, which never runs it."""
+    import pickletools
+
+    try:
+        with open(path, "rb") as fh:
+            for op, _arg, _pos in pickletools.genops(fh):
+                if op.name in ("GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ"):
+                    return True
+    except Exception:  # noqa: BLE001 - not a readable pickle: nothing to import
+        return False
+    return False
 
 
 def load_checkpoint(ref: str | Path, device: torch.device | None = None) -> FrameDetector:
@@ -297,8 +318,10 @@ def detect_study(
     if rows.empty:
         raise UsbkitError(f"no clips in split '{split}'", file=study.manifest_path)
     with atomic_path(out) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(",".join(DETECTION_COLUMNS) + "\n")
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            # the csv module quotes an id holding ',', '"' or a line break (check allows them)
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(DETECTION_COLUMNS)
             bar = tqdm(
                 list(rows.itertuples(index=False)),
                 desc=f"detecting ({model.cfg.kind})",
@@ -310,10 +333,10 @@ def detect_study(
                     study.root / row.path, ReaderSettings(), fps=study.clip_fps(row.clip_id)
                 )
                 for f, boxes, scores in detect_clip(model, clip, device=dev):
-                    for b, s in zip(boxes, scores):
-                        fh.write(
-                            f"{row.clip_id},{f},{s:.5f},{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f}\n"
-                        )
+                    writer.writerows(
+                        (row.clip_id, f, f"{s:.5f}", *(f"{v:.2f}" for v in b[:4]))
+                        for b, s in zip(boxes, scores)
+                    )
     write_text(
         detections_info_path(out),
         json.dumps(

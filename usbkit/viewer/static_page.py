@@ -10,30 +10,34 @@ offline. Marks below :data:`usbkit.viewer.clipview.MIN_SHOWN_SCORE` are left out
 from __future__ import annotations
 
 import base64
-import html
-import json
 from pathlib import Path
 
+from markupsafe import Markup
+
 from usbkit.safeio import write_text
+from usbkit.style import html_template
 from usbkit.viewer.clipview import ClipView
 
 ASSETS = Path(__file__).with_name("assets")
 
+#: The page and the viewer fragment are Jinja2 templates: every value is escaped (the
+#: title), or written as JSON that cannot close the script (``tojson``: the clip's ids,
+#: names and marks); only usbkit's own script and style go in as they are.
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>usbkit viewer: __TITLE__</title>
+<title>usbkit viewer: {{ title }}</title>
 <style>body{margin:12px;background:#fff}</style></head><body>
-__VIEWER__
+{{ viewer }}
 <script type="module">document.querySelector(".usbkit-viewer").focus();</script>
 </body></html>
 """
 
-SNIPPET = """<div id="__ID__"></div>
-<style>__CSS__</style>
+SNIPPET = """<div id="{{ element_id }}"></div>
+<style>{{ css }}</style>
 <script type="module">
-__JS__
-const data = __DATA__;
+{{ js }}
+const data = {{ data|tojson }};
 const raw = atob(data.frames_b64);
 const bytes = new Uint8Array(raw.length);
 for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
@@ -45,7 +49,7 @@ const model = {
   off: () => {},
   save_changes: () => {},
 };
-render({model, el: document.getElementById("__ID__")});
+render({model, el: document.getElementById({{ element_id|tojson }})});
 </script>
 """
 
@@ -61,19 +65,20 @@ def static_viewer_html(clip: dict, frames: bytes, offsets: list[int], element_id
         "frames_b64": base64.b64encode(frames).decode(),
         "offsets": list(offsets),
     }
-    return (
-        SNIPPET.replace("__ID__", element_id)
-        .replace("__CSS__", (ASSETS / "viewer.css").read_text(encoding="utf-8"))
-        .replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
-        .replace("__JS__", js)
+    return html_template(SNIPPET).render(
+        element_id=element_id,
+        css=Markup((ASSETS / "viewer.css").read_text(encoding="utf-8")),
+        data=data,
+        js=Markup(js),
     )
 
 
 def static_page_html(view: ClipView) -> str:
     """The HTML text of the self-contained viewer page of one clip."""
     frames, offsets = view.encoded_frames(quality=70)
-    return PAGE.replace("__TITLE__", html.escape(f"clip {view.clip_id}")).replace(
-        "__VIEWER__", static_viewer_html(view.payload(), frames, offsets, "usbkit-app")
+    return html_template(PAGE).render(
+        title=f"clip {view.clip_id}",
+        viewer=Markup(static_viewer_html(view.payload(), frames, offsets, "usbkit-app")),
     )
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from usbkit.errors import UsbkitError
 from usbkit.io.decode import IMAGE_SUFFIXES
 from usbkit.io.formats.writer import StudyWriter, safe_name
-from usbkit.io.ids import normalize_id, unique_names
+from usbkit.io.ids import _is_absolute, confined_path_reason, normalize_id, unique_names
 from usbkit.io.pixels import image_header
 from usbkit.io.study import PATHOLOGIES, SPLITS
 from usbkit.io.values import COORDINATE, FPS, FRAME, to_number
@@ -230,6 +230,15 @@ def _parse(src: Path) -> _File:
                 f"{fid} is used twice in video {_shown(vid)} (first at {frame_at[(vid, fid)]})",
             )
         r.text(im, "file_name", where)
+        name = str(im["file_name"])
+        if _is_absolute(name) or ".." in _parts(name):
+            raise r.fail(
+                f"{where}.file_name",
+                f"'{_shown(name)}' leads outside the dataset folder "
+                f"({'an absolute path' if _is_absolute(name) else 'through ..'}); usbkit "
+                "imports only frames inside the folder the file names are relative to. Give "
+                "the frames as paths inside that folder (or point --images at it)",
+            )
         for key in ("width", "height"):
             if im.get(key) is not None:
                 r.number(im[key], f"{where}.{key}", FRAME)
@@ -269,6 +278,13 @@ def _parse(src: Path) -> _File:
 def _frame_file(f: _File, root: Path, im: dict, k: int, clip_id: str, fid: int) -> Path:
     """The frame image of ``images[k]``, refused when the reader cannot take it or it is gone."""
     where = f"images[{k}].file_name"
+    why = confined_path_reason(root, str(im["file_name"]))
+    if why:
+        raise f.r.fail(
+            where,
+            f"'{_shown(im['file_name'])}' cannot be imported: {why}. usbkit imports only "
+            "frames inside the folder the file names are relative to (point --images at it)",
+        )
     path = root / str(im["file_name"])
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise f.r.fail(
@@ -875,7 +891,7 @@ def export_coco_vid(study_root: str | Path, out: str | Path, overwrite: bool = F
 
     dest = check_output_dir(out, "export", overwrite)
     study = load_study(study_root)
-    with output_dir(dest, "export", overwrite=overwrite) as out:
+    with output_dir(dest, "export", overwrite=overwrite, inputs=[study_root]) as out:
         _write_coco_vid(study, out)
     return dest / "annotations.json"
 

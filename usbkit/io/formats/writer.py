@@ -26,7 +26,7 @@ from usbkit.errors import UsbkitError
 from usbkit.io.ids import ID_FIX, confined_path_reason, safe_name, unsafe_name_reason
 from usbkit.io.study import ANNOTATION_REQUIRED, write_study_tables
 from usbkit.io.values import COORDINATE, FRAME
-from usbkit.safeio import check_output_dir, output_dir
+from usbkit.safeio import check_output_dir, inside, output_dir
 
 __all__ = ["StudyWriter", "safe_name"]
 
@@ -69,6 +69,15 @@ class StudyWriter:
         self._copied: dict[Path, Path] = {}
 
     def __enter__(self) -> StudyWriter:
+        if self.source is not None and self.out.exists() and inside(self.source, self.out):
+            # the import's source (and the frames beside it) would go with the earlier output
+            raise UsbkitError(
+                f"the import's source {self.source} lies inside this output folder, which "
+                "--overwrite would replace, removing the source with it",
+                file=self.out,
+                fix="Move the source out of the output folder first, or choose another output "
+                "folder",
+            )
         self._folder = output_dir(self.out, "import", overwrite=self.overwrite)
         self.tmp = self._folder.__enter__()
         return self
