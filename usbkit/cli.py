@@ -388,7 +388,12 @@ def _cmd_plan(args) -> int:
 def _cmd_lab(args) -> int:
     from usbkit.report.lab import start_lab
 
-    return start_lab(args.folder, args.notebook, args.port, open_browser=not args.no_browser)
+    extra = list(getattr(args, "jupyter_args", []))
+    if "--" in extra:
+        extra.remove("--")
+    return start_lab(
+        args.folder, args.notebook, args.port, open_browser=not args.no_browser, extra=extra
+    )
 
 
 def _overwrite_option(parser) -> None:
@@ -559,7 +564,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_plan)
 
     s = sub.add_parser(
-        "lab", help="start JupyterLab with usbkit on the study notebooks (the scrubber first)"
+        "lab",
+        help="start JupyterLab with usbkit on the study notebooks (the scrubber first)",
+        description="Start JupyterLab with usbkit on the study notebooks. Options usbkit does "
+        "not know are JupyterLab's own and are passed on to it, e.g. `usbkit lab --ip 0.0.0.0` "
+        "or `usbkit lab -- --ServerApp.token=secret`. Run as root (containers, cloud "
+        "machines, WSL), --allow-root is added for you. Jupyter's news pop-up is off.",
     )
     s.add_argument(
         "--folder",
@@ -662,7 +672,10 @@ def main(argv: list[str] | None = None) -> int:
     traceback shows only with ``--debug``.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.jupyter_args = extra  # `usbkit lab` passes JupyterLab's own options on
     _show_warnings_plainly(args.command)
     try:
         return int(args.func(args) or 0)
