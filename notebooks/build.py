@@ -73,7 +73,7 @@ explore = nb(
             SETUP
             + "import usbkit.report.explore as ex\nfrom usbkit.report.steps import start_run\n\n"
             "run = start_run(out, study, preset=preset, seed=seed, patients=patients)\n"
-            "S = run.load_study()\nex.cohort_summary(S)",
+            "S = run.load_study()\ndisplay(ex.cohort_summary(S))\nex.study_notes(S)  # what this study lacks, if anything",
         ),
         (
             "md",
@@ -92,7 +92,7 @@ explore = nb(
         ("code", "ex.visibility_figure(S)"),
         (
             "md",
-            "## Example frames\n\nThe green dashed boxes are the ground truth. In the synthetic cohort every frame is made by the convolution model of B-mode imaging (scatterers, point-spread function, envelope, log compression), so the grain you see is real speckle. Notice how the contrast of the mass changes from frame to frame, as it does with probe pressure and angle.",
+            "## Example frames\n\nWhere the study has lesion boxes, the green dashed outlines are the ground truth (the title says when the clip has none). In the synthetic cohort every frame is made by the convolution model of B-mode imaging (scatterers, point-spread function, envelope, log compression), so the grain you see is real speckle. Notice how the contrast of the mass changes from frame to frame, as it does with probe pressure and angle.",
         ),
         ("code", "ex.example_frames_figure(S)"),
         (

@@ -280,3 +280,104 @@ def test_a_notebook_run_before_make_report_says_what_to_run_first_without_a_trac
     shown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
     assert len(shown) == 1 and "Run `make report`" in shown[0]
     assert str(tmp_path / "reports" / "latest") in shown[0]  # resolved in the workspace
+
+
+def _small_study(root: Path, keep_clips: int | None = None, boxes: bool = True) -> Path:
+    """A two-patient synthetic study with short clips; without its boxes (``boxes=False``:
+    clips nobody has annotated yet) or cut to its first ``keep_clips`` clips."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from usbkit.synth import preset_config, synthesize
+
+    cfg = preset_config("quick", patients=2, seed=5)
+    cfg = replace(
+        cfg,
+        sweep=replace(cfg.sweep, frames=(14, 16)),
+        lesions=replace(cfg.lesions, normal_fraction=0.0),
+    )
+    study = synthesize(root, config=cfg, progress=False)
+    manifest = pd.read_csv(study / "manifest.csv")
+    ann = pd.read_csv(study / "annotations.csv")
+    if keep_clips is not None:
+        manifest = manifest.iloc[:keep_clips]
+        ann = ann[ann["clip_id"].isin(manifest["clip_id"])]
+    if not boxes:
+        ann = ann.iloc[:0]
+    manifest.to_csv(study / "manifest.csv", index=False)
+    ann.to_csv(study / "annotations.csv", index=False)
+    return study
+
+
+def _shown(notebook: Path) -> tuple[list[dict], str]:
+    """The plotly figures an executed notebook shows, and all the text it shows."""
+    nb = nbformat.read(notebook, as_version=4)
+    figures, text = [], []
+    for c in nb.cells:
+        for o in c.get("outputs", []) if c.cell_type == "code" else []:
+            data = o.get("data", {})
+            if "application/vnd.plotly.v1+json" in data:
+                figures.append(data["application/vnd.plotly.v1+json"])
+            text.append(data.get("text/markdown", "") + data.get("text/plain", ""))
+            text.append(o.get("text", ""))
+    return figures, "\n".join(text)
+
+
+def test_explore_notebook_on_unannotated_clips_shows_no_blank_plot_and_says_what_to_do(tmp_path):
+    """Run All on clips nobody has boxed yet: the three lesion figures become sentences saying
+    what is missing and how to add it; the example frames do not promise boxes."""
+    from usbkit.report.builder import run_notebook
+
+    study = _small_study(tmp_path / "study", boxes=False)
+    dest = run_notebook(
+        notebooks_dir() / "01_explore.ipynb",
+        tmp_path / "explore.ipynb",
+        {"study": str(study), "out": str(tmp_path / "run")},
+        progress=False,
+    )
+    figures, text = _shown(dest)
+    for fig in figures:
+        assert fig["data"], f"blank figure: {fig['layout'].get('title')}"
+    titles = [fig["layout"]["title"]["text"] for fig in figures]
+    assert not any("Lesions of the cohort" in t or "visibility" in t for t in titles)
+    assert not any("a lesion enters and leaves" in t for t in titles)
+    assert any("no lesion boxes: the study is not annotated" in t for t in titles)
+    for missing in ("No lesion size to show", "No lesion visibility to show",
+                    "No intensity comparison to show"):  # fmt: skip
+        assert missing in text
+    assert "the clips are not annotated yet" in text and "annotations.csv" in text
+    assert "usbkit import cvat-video" in text  # what the user can do
+
+
+def test_explore_notes_name_a_single_clip_and_a_study_of_normal_scans(tmp_path):
+    import pandas as pd
+
+    from usbkit.io.study import load_study
+    from usbkit.report.explore import Note, lesion_figure, study_notes
+
+    one = load_study(_small_study(tmp_path / "one", keep_clips=1))
+    assert "single clip" in study_notes(one).text
+    assert not isinstance(lesion_figure(one), Note)  # its lesion is still drawn
+
+    normal = _small_study(tmp_path / "normal", boxes=False)
+    manifest = pd.read_csv(normal / "manifest.csv").assign(pathology="normal")
+    manifest.to_csv(normal / "manifest.csv", index=False)
+    note = lesion_figure(load_study(normal))
+    assert isinstance(note, Note) and "every clip is a normal (lesion-free) scan" in note.text
+
+
+def test_cohort_table_rows_are_named_by_split_not_numbered(tiny_cohort):
+    from usbkit.report.explore import cohort_summary
+    from usbkit.report.run import Run
+
+    table = cohort_summary(Run.open(tiny_cohort).load_study())
+    assert table.index.name == "split" and "total" in table.index
+
+
+def test_visibility_is_in_square_millimetres_when_the_pixel_size_is_known(tiny_cohort):
+    from usbkit.report.explore import visibility_figure
+    from usbkit.report.run import Run
+
+    fig = visibility_figure(Run.open(tiny_cohort).load_study())
+    assert fig.layout.yaxis.title.text == "box area (mm²)"
