@@ -381,3 +381,24 @@ def test_visibility_is_in_square_millimetres_when_the_pixel_size_is_known(tiny_c
 
     fig = visibility_figure(Run.open(tiny_cohort).load_study())
     assert fig.layout.yaxis.title.text == "box area (mm²)"
+
+
+def test_boxes_in_figures_are_outlines_with_no_fill(tiny_cohort):
+    """plotly's simple_white template fills shapes with black at 30% opacity: a mass under
+    its box turned into a dark rectangle. Every box is an outline only."""
+    from usbkit.report.explore import example_frames_figure
+    from usbkit.report.figures import gallery_figure
+    from usbkit.report.run import Run
+
+    run = Run.open(tiny_cohort)
+    study = run.load_study()
+    for fig in (
+        example_frames_figure(study),
+        gallery_figure(study, run.read_detections(), run.read_results()),
+    ):
+        assert fig.layout.shapes
+        defaults = fig.layout.template.layout.shapedefaults
+        assert defaults.fillcolor == "rgba(0,0,0,0)" and defaults.opacity == 1
+        for shape in fig.layout.shapes:
+            assert shape.fillcolor == "rgba(0,0,0,0)" and shape.opacity == 1
+            assert shape.line.width == 2

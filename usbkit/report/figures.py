@@ -33,10 +33,15 @@ from usbkit.style import GT_COLOR, OKABE_ITO, model_colors, rgba
 FONT = dict(family="Arial, Helvetica, sans-serif", size=15, color="#222")
 
 
+#: A transparent fill: boxes and other shapes are drawn as outlines only.
+NO_FILL = "rgba(0,0,0,0)"
+
+
 def add_box(
     fig: go.Figure, b, row: int, col: int, color: str, offset=(0, 0), dash: str | None = None
 ) -> None:
-    """Draw box ``b`` (anything with x0, y0, x1, y1) on a subplot, shifted by ``-offset``."""
+    """Draw box ``b`` (anything with x0, y0, x1, y1) on a subplot, shifted by ``-offset``:
+    an outline only, so the mass inside (its margin, its echo pattern) stays visible."""
     ox, oy = offset
     fig.add_shape(
         type="rect",
@@ -47,6 +52,8 @@ def add_box(
         row=row,
         col=col,
         line=dict(color=color, width=2, dash=dash),
+        fillcolor=NO_FILL,
+        opacity=1,
     )
 
 
@@ -61,6 +68,8 @@ def style_figure(fig: go.Figure, title: str) -> go.Figure:
         width=760,
         height=520,
     )
+    # simple_white fills every shape with black at 30% opacity: shapes are outlines here
+    fig.layout.template.layout.shapedefaults = dict(fillcolor=NO_FILL, opacity=1)
     return fig
 
 
