@@ -362,29 +362,132 @@ def static_export() -> Iterator[None]:
         _write_batch(jobs)
 
 
-def _write_batch(jobs: list[tuple[go.Figure, Path, str, float]]) -> None:
-    """Render the images of ``jobs`` in one browser session (plotly's ``write_images``)."""
-    import plotly.io as pio
+#: Seconds Chromium may take to draw one static image before the image is retried; a busy
+#: machine (load 6 on two cores) needs far more than kaleido's own 90 s. ``USBKIT_EXPORT_TIMEOUT``
+#: (seconds) overrides it.
+EXPORT_TIMEOUT_S = 300.0
 
+#: How many more times the images that failed are drawn again, each in a fresh browser.
+EXPORT_RETRIES = 1
+
+
+def export_timeout_s() -> float:
+    """The time allowed to draw one static image (``USBKIT_EXPORT_TIMEOUT`` or the default)."""
+    value = os.environ.get("USBKIT_EXPORT_TIMEOUT", "")
+    try:
+        return float(value) if value.strip() else EXPORT_TIMEOUT_S
+    except ValueError:
+        raise UsbkitError(
+            f"USBKIT_EXPORT_TIMEOUT='{value}' is not a number of seconds",
+            fix="Set it to a number such as 600, or unset it",
+        ) from None
+
+
+def _write_batch(jobs: list[tuple[go.Figure, Path, str, float]]) -> None:
+    """Render the images of ``jobs`` in one browser session, then draw the ones that failed
+    again in a fresh one (:data:`EXPORT_RETRIES` times); an image still missing ends in an
+    error that names the cause: Chromium did not start, or the machine was too busy to draw
+    in time, or the reason Chromium gave."""
     from usbkit.safeio import atomic_path
 
+    timeout = export_timeout_s()
     with contextlib.ExitStack() as stack:
         tmps = [stack.enter_context(atomic_path(path)) for _, path, _, _ in jobs]
-        pio.write_images(
-            [fig for fig, _, _, _ in jobs],
-            tmps,
-            format=[fmt for _, _, fmt, _ in jobs],
-            scale=[scale for _, _, _, scale in jobs],
-        )
-        # kaleido reports a failed image by not writing it, not by raising
-        missing = [path for (_, path, _, _), tmp in zip(jobs, tmps) if not _written(tmp)]
-        if missing:
-            raise UsbkitError(
-                f"{len(missing)} static figure(s) could not be drawn by Chromium",
-                file=missing[0],
-                fix="Check that Chromium starts (apt-get install chromium), or use the HTML "
-                "figures beside them",
+        todo = list(range(len(jobs)))
+        errors: list[BaseException] = []
+        for _ in range(1 + EXPORT_RETRIES):
+            errors = _render([jobs[i] for i in todo], [tmps[i] for i in todo], timeout)
+            # kaleido reports a failed image by not writing it (and in its list of errors)
+            todo = [i for i in todo if not _written(tmps[i])]
+            if not todo:
+                return
+            if _browser_failure(errors):  # trying again would not start it either
+                break
+        raise _export_error([jobs[i][1] for i in todo], errors, timeout)
+
+
+def _render(jobs, tmps, timeout: float) -> list[BaseException]:
+    """One browser session drawing ``jobs`` into ``tmps`` at each figure's own size; the
+    errors it met (a browser that does not start is one error for all)."""
+    import kaleido
+    import plotly.io as pio
+    from plotly.io._utils import validate_coerce_fig_to_dict
+
+    specs = []
+    for (fig, _, fmt, scale), tmp in zip(jobs, tmps):
+        layout = fig.layout
+        specs.append(
+            dict(
+                fig=validate_coerce_fig_to_dict(fig, True),
+                path=Path(tmp),
+                opts=dict(
+                    format=fmt,
+                    width=layout.width or pio.defaults.default_width,
+                    height=layout.height or pio.defaults.default_height,
+                    scale=scale,
+                ),
             )
+        )
+    kopts = {"timeout": timeout}
+    for key in ("plotlyjs", "mathjax"):
+        if getattr(pio.defaults, key, None):
+            kopts[key] = getattr(pio.defaults, key)
+    try:
+        errors = kaleido.write_fig_from_object_sync(specs, kopts=kopts, cancel_on_error=False)
+    except Exception as exc:  # noqa: BLE001 - the browser did not start: said by _export_error
+        return [exc]
+    return [e for e in (errors or ()) if e is not None]
+
+
+#: Errors of kaleido and its browser driver that mean Chromium did not start or died.
+_BROWSER_ERRORS = (
+    "ChromeNotFoundError",
+    "BrowserFailedError",
+    "BrowserDepsError",
+    "BrowserClosedError",
+    "ChannelClosedError",
+    "FileNotFoundError",
+    "PermissionError",
+)
+
+
+def _browser_failure(errors: list[BaseException]) -> BaseException | None:
+    """The error saying Chromium did not start (or died), if one is among ``errors``."""
+    return next((e for e in errors if type(e).__name__ in _BROWSER_ERRORS), None)
+
+
+def _export_error(missing: list[Path], errors: list[BaseException], timeout: float):
+    """The one-paragraph error for static images still missing after the retries."""
+    import asyncio
+
+    n = f"{len(missing)} static figure(s)"
+    beside = "the HTML figures beside them are complete"
+    cause = _browser_failure(errors)
+    if cause is not None:
+        said = str(cause.args[0] if cause.args else cause).split(". ")[0].rstrip(".")
+        return UsbkitError(
+            f"{n} could not be drawn: Chromium did not start ({said}; the browser tried: "
+            f"{os.environ.get('BROWSER_PATH') or 'none found'})",
+            file=missing[0],
+            fix="Install Chromium (apt-get install chromium) or name it with BROWSER_PATH, "
+            f"and run the command again; {beside}",
+        )
+    if errors and all(isinstance(e, TimeoutError | asyncio.TimeoutError) for e in errors):
+        return UsbkitError(
+            f"{n} could not be drawn: Chromium took longer than {timeout:g} s for each "
+            f"(tried {1 + EXPORT_RETRIES} times). Chromium is installed and started; the "
+            "computer was too busy (other programs are using the processor)",
+            file=missing[0],
+            fix="Run the command again when the computer is less busy, or allow more time "
+            f"with USBKIT_EXPORT_TIMEOUT=SECONDS; {beside}",
+        )
+    said = "; ".join(sorted({f"{type(e).__name__}: {e}".strip() for e in errors})[:3])
+    return UsbkitError(
+        f"{n} could not be drawn by Chromium ({said or 'no reason given'})",
+        file=missing[0],
+        fix=f"Run the command again; if it fails the same way, report it with this message; "
+        f"{beside}",
+    )
 
 
 def _written(path: Path) -> bool:
@@ -400,10 +503,7 @@ def write_static(fig: go.Figure, path: str | Path, fmt: str, scale: float = 1) -
     if _PENDING is not None:
         _PENDING.append((fig, path, fmt, scale))
         return path
-    from usbkit.safeio import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.write_image(tmp, format=fmt, scale=scale)
+    _write_batch([(fig, path, fmt, scale)])
     return path
 
 
