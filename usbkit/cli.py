@@ -65,6 +65,14 @@ def _cmd_import(args) -> int:
         kwargs["split_files"] = pairs
     if args.exclude_video:
         kwargs["exclude_videos"] = list(args.exclude_video)
+    if args.interpolate:
+        if args.format != "clips":
+            raise UsbkitError(
+                "--interpolate is an option of the clips import (cvat-video always fills the "
+                "frames between key frames)",
+                fix="Leave it out for this format",
+            )
+        kwargs["interpolate"] = True
     out = import_study(args.format, args.src, args.out, overwrite=args.overwrite, **kwargs)
     print(f"imported {args.format} from {args.src} into the study {out}")
     return 0
@@ -454,6 +462,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="coco-vid: leave this video out (its name or frame folder, e.g. benign/VIDEO), "
         "repeatable",
+    )
+    s.add_argument(
+        "--interpolate",
+        action="store_true",
+        help="clips: annotations.csv boxes lesions on key frames only; fill the frames between "
+        "two boxes of a lesion by linear interpolation (as CVAT does)",
     )
     _overwrite_option(s)
     s.set_defaults(func=_cmd_import)
