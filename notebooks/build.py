@@ -203,14 +203,19 @@ compare = nb(
         ("code", "F.summary_table(results)"),
         (
             "md",
-            "## The numbers of the published video-detection work\n\nPapers on lesion detection in breast-ultrasound *videos* count frame by frame, with all test frames pooled. **AP** (COCO's average precision, over box-overlap thresholds 0.5 to 0.95; **AP50** and **AP75** at 0.5 and 0.75) summarises how well the marks are ranked and placed. **Pr80** is the precision, the share of marks that land on a mass, when the model is set to find 80% of the lesion frames (**Pr90**: 90%). **FP80** is what a scanning clinician would suffer at that same setting: false alarms per minute, where a false mark that persists over neighbouring frames is one *chain*, one alarm. It is given with each clip's own frame rate and with the 30 frames per second the published tables assume. Blank cells: the model never finds that share of the lesion frames.",
+            "## The numbers of the published video-detection work\n\nPapers on lesion detection in breast-ultrasound *videos* count frame by frame, with all test frames pooled. **AP** (COCO's average precision, over box-overlap thresholds 0.5 to 0.95; **AP50** and **AP75** at 0.5 and 0.75) summarises how well the marks are ranked and placed. **Pr80** is the precision, the share of marks that land on a mass, when the model is set to find 80% of the lesion frames (**Pr90**: 90%). **FP80** is what a scanning clinician would suffer at that same setting: false alarms per minute, where a false mark that persists over neighbouring frames is one *chain*, one alarm. It is given with each clip's own frame rate and with the 30 frames per second the published tables assume. *not reached*: the model never finds that share of the lesion frames, whatever its threshold; **frame recall reached** is the share it does find with every mark kept (box overlap at least 0.5).",
         ),
         ("code", "F.literature_table(results)"),
         (
             "md",
-            "## Time to first detection\n\nA clinician sweeping the probe sees a mass for a few seconds; a mark that appears only late in that passage may come after her eye has moved on. For every lesion, the **time to first detection** is the time from the first frame on which the lesion is visible to the first frame on which the model, at its operating threshold, puts a mark on it. The curves show the share of all lesions marked within t seconds (each ends at the model's sensitivity: lesions never marked are counted apart, as *not found*); the table gives medians, and compares the two models on the lesions both find (Wilcoxon signed-rank test). No public tool reports this number.",
+            "## Time to first detection\n\nA clinician sweeping the probe sees a mass for a few seconds; a mark that appears only late in that passage may come after her eye has moved on. For every lesion, the **time to first detection** is the time from the first frame on which the lesion is visible to the first frame on which the model, at its operating threshold, puts a mark on it. The curves show the share of all lesions marked within t seconds (each ends at the model's sensitivity: lesions never marked are counted apart, as *not found*); the table gives medians, and compares the two models on the lesions both find: how many each marks first, how many both mark on the same frame, the mean and median difference, and the Wilcoxon signed-rank test (which looks only at the lesions where the two differ, so a median difference of 0 can go with a small P). No public tool reports this number.",
         ),
-        ("code", "display(F.ttfd_table(results))\nF.ttfd_figure(results)"),
+        (
+            "code",
+            "from usbkit.report.findings import ttfd_markdown\n\n"
+            "display(F.ttfd_table(results))\ndisplay(Markdown(ttfd_markdown(results)))\n"
+            "F.ttfd_figure(results)",
+        ),
     ]
 )
 

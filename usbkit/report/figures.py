@@ -580,20 +580,31 @@ def literature_table(results: dict) -> pd.DataFrame:
 
     COCO AP, AP50, AP75, Pr80, Pr90 (frame level, all frames pooled) and FP80 / FP90 (false-
     positive chains per minute at frame recall 0.8 / 0.9) with each clip's own frame rate and
-    at the literature's 30 fps; rounded to three decimals; blank where undefined (a recall
-    level the model never reaches).
+    at the literature's 30 fps; rounded to three decimals. A recall level the model never
+    reaches reads "not reached", and the column "frame recall reached" gives the IoU-0.5
+    frame recall it does reach with every mark kept.
     """
     rows = {}
     for name, m in results["models"].items():
         lit = m["literature"]
         row = {k.upper() if k != "ap" else "AP (0.5:0.95)": lit[k] for k in ("ap", "ap50", "ap75")}
+        if "max_recall" in lit:
+            row["frame recall reached"] = lit["max_recall"]
         row.update({"Pr80": lit["pr80"], "Pr90": lit["pr90"]})
         for level in ("fp80", "fp90"):
             row[f"{level.upper()} (own fps)"] = lit[level]["own_fps"]
             row[f"{level.upper()} (30 fps)"] = lit[level]["fps30"]
         rows[name] = row
     table = pd.DataFrame(rows).T.astype(float)
-    return table.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    text = table.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    for name, m in results["models"].items():
+        lit = m["literature"]
+        for level, cols in (("80", ("Pr80", "FP80 (own fps)", "FP80 (30 fps)")),
+                            ("90", ("Pr90", "FP90 (own fps)", "FP90 (30 fps)"))):  # fmt: skip
+            if lit[f"pr{level}"] is None and lit.get("ap50") is not None:
+                for col in cols:  # the model never reaches this share of the lesion frames
+                    text.loc[name, col] = "not reached"
+    return text
 
 
 def ttfd_table(results: dict) -> pd.DataFrame:
@@ -614,16 +625,20 @@ def ttfd_table(results: dict) -> pd.DataFrame:
             )
     for c in results.get("ttfd_comparisons", []):
         d = c["median_diff_seconds"]
-        rows.append(
-            {
-                "model": f"{c['a']} - {c['b']}",
-                "FP/scan": c["fp_rate"],
-                "found": c["n_both"],
-                "not found": "",
-                "median s (IQR)": "n/a" if d is None else f"{d:+.2f} (paired median)",
-                "P (Wilcoxon)": format_p(c["wilcoxon_p"]),
-            }
-        )
+        row = {
+            "model": f"{c['a']} - {c['b']}",
+            "FP/scan": c["fp_rate"],
+            "found": c["n_both"],
+            "not found": "",
+            "median s (IQR)": "n/a" if d is None else f"{d:+.2f} (paired median)",
+            "P (Wilcoxon)": format_p(c["wilcoxon_p"]),
+        }
+        if c.get("n_a_first") is not None:  # who is first, so a median of 0 cannot mislead
+            row["marked first"] = (
+                f"{c['a']} {c['n_a_first']}, {c['b']} {c['n_b_first']}, same frame "
+                f"{c['n_same']} (mean {c['mean_diff_seconds']:+.2f} s)"
+            )
+        rows.append(row)
     return pd.DataFrame(rows).fillna("").set_index(["model", "FP/scan"])
 
 
