@@ -174,6 +174,16 @@ compare = nb(
         ),
         (
             "md",
+            "### Planning for a stated effect\n\nWhen the pilot shows no difference, or one too small for any study in reach, its own effect cannot guide a study: one states the effect the study should be able to detect, a pair of sensitivities. Here usbkit takes the difference the published study reported at the same FP rate; `usbkit plan --effect` does the same for any pair you choose.",
+        ),
+        (
+            "code",
+            "from usbkit.report.findings import stated_effect\n\n"
+            "words, stated = stated_effect(results, plan, seed=seed)\n"
+            "display(Markdown(words))\nF.power_figure(stated) if stated else None",
+        ),
+        (
+            "md",
             "## What the study found, in words\n\nThe same numbers as sentences, generated from the results (never typed by hand): the cohort, each comparison with its interval and whether it is significant, how the rows stand beside the published study, and the power the comparison had.",
         ),
         (

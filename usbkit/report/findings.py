@@ -211,3 +211,57 @@ def ttfd_markdown(results: dict) -> str:
     time-to-first-detection table); empty when the results hold no such comparison."""
     lines = [ttfd_sentence(c) for c in results.get("ttfd_comparisons", [])]
     return "\n".join(f"- {line}" for line in lines if line)
+
+
+def stated_effect(results: dict, plan, seed: int = 0):
+    """When the pilot shows no usable effect (the models do not differ, or no study size in
+    reach gives power), plan for a stated one: the published study's difference at the same
+    FP rate (Yuan & Jia 2022). Returns the words and that plan (None when the pilot's own
+    plan stands, or no published effect fits these models), as ``usbkit plan --effect``
+    would give it."""
+    from dataclasses import replace
+
+    from usbkit.evaluation.power import plan_study, published_effect, shows_no_effect
+
+    a, b = plan.models
+    x = plan.config.fp_rate
+    how = (
+        f"`usbkit plan --results results.json --fp-rate {x:g} --effect "
+        f"'{a}=SENSITIVITY,{b}=SENSITIVITY'`"
+    )
+    if not shows_no_effect(plan):
+        return (
+            f"The pilot shows a difference that a study of the size above can detect, so the "
+            f"curve above is the plan. To plan for another effect instead: {how}.",
+            None,
+        )
+    effect = published_effect(results, x, plan.models)
+    if effect is None:
+        return (
+            "The pilot shows no difference a study could be planned on. State the effect the "
+            f"study should detect (the two sensitivities you expect): {how}.",
+            None,
+        )
+    diff = abs(effect[0] - effect[1])
+    discordance, why = None, ""
+    if plan.pilot["discordance"] < diff:  # the pilot's cannot carry this difference
+        discordance = diff
+        why = (
+            f" The pilot's models disagree on {plan.pilot['discordance']:.1%} of lesions, "
+            f"less than this difference, so the smallest discordance it allows, {diff:.1%}, "
+            "is assumed (one model finds every lesion the other finds: the most favourable "
+            "case; `--discordance` states another)."
+        )
+    config = replace(
+        plan.config, seed=seed, models=plan.models, effect=effect, discordance=discordance
+    )  # the pilot plan's own settings (test, simulated studies, grid) otherwise
+    stated = plan_study(results, config)
+    option = f"--effect '{a}={effect[0]:g},{b}={effect[1]:g}'" + (
+        f" --discordance {discordance:g}" if discordance is not None else ""
+    )
+    return (
+        "The pilot shows no difference a study could be planned on, so here is a stated "
+        f"effect: the published study's sensitivities at {x:g} FP/scan, {a} {effect[0]:.1%} "
+        f"and {b} {effect[1]:.1%} (`usbkit plan {option}`).{why} {stated.summary()}",
+        stated,
+    )
