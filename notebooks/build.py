@@ -117,9 +117,10 @@ train = nb(
         (
             "code",
             SETUP
-            + "from usbkit.report.steps import (LiveLoss, detect_all, loss_figure, start_run,\n"
-            "                                 train_or_load, training_logs)\n\n"
-            "run = start_run(out, study, preset=preset, seed=seed, patients=patients)",
+            + "from usbkit.report.steps import (LiveLoss, cohort_note, detect_all, loss_figure,\n"
+            "                                 start_run, train_or_load, training_logs)\n\n"
+            "run = start_run(out, study, preset=preset, seed=seed, patients=patients)\n"
+            "print(cohort_note(run, preset, patients))",
         ),
         (
             "md",

@@ -402,3 +402,21 @@ def test_boxes_in_figures_are_outlines_with_no_fill(tiny_cohort):
         for shape in fig.layout.shapes:
             assert shape.fillcolor == "rgba(0,0,0,0)" and shape.opacity == 1
             assert shape.line.width == 2
+
+
+def test_train_notebook_says_which_cohort_and_preset_it_used(tiny_cohort, tmp_path):
+    """The cohort comes from the first notebook run on ``out``: a later preset is not used,
+    and the train notebook says so instead of ignoring it silently."""
+    from usbkit.report.run import Run
+    from usbkit.report.steps import cohort_note, start_run
+
+    run = Run.open(tiny_cohort)
+    same = cohort_note(run, "quick", 6)
+    assert "synthetic cohort" in same and "preset 'quick', 6 patients" in same
+    assert "not used" not in same
+    other = cohort_note(run, "study")
+    assert "preset 'study' asked for here is not used" in other and "another `out`" in other
+    own = start_run(tmp_path / "run", _small_study(tmp_path / "mine"), progress=False)
+    assert "your study" in cohort_note(own, "quick") and "is not used" in cohort_note(own, "quick")
+    train = nbformat.read(notebooks_dir() / "02_train.ipynb", as_version=4)
+    assert any("print(cohort_note(run, preset, patients))" in c.source for c in train.cells)

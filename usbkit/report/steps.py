@@ -81,6 +81,40 @@ def start_run(
     return run
 
 
+def cohort_note(run: Run, preset: str, patients: int | None = None) -> str:
+    """One sentence: which cohort this run uses and whether the notebook's ``preset`` (and
+    ``patients``) made it. The synthetic cohort is made once, by the first notebook run on
+    ``out``; a later notebook with another preset keeps using it, and says so."""
+    import json
+
+    study = run.path(run.study)
+    config = study / "synth_config.json"
+    if study.resolve() != (run.folder / "study").resolve() or not config.is_file():
+        return (
+            f"Cohort: your study {study} ({run.load_study().manifest['patient_id'].nunique()} "
+            f"patients, given as the study parameter); the preset parameter ('{preset}') "
+            "makes the built-in synthetic cohort when no study is given, and is not used."
+        )
+    try:
+        made = json.loads(config.read_text(encoding="utf-8"))
+        made_preset, made_patients = made.get("preset"), made.get("patients")
+    except (OSError, ValueError):
+        made_preset, made_patients = None, None
+    text = (
+        f"Cohort: the built-in synthetic cohort in {study} (preset '{made_preset}', "
+        f"{made_patients} patients)"
+    )
+    asked = preset != made_preset or (patients is not None and patients != made_patients)
+    if asked:
+        wanted = f"preset '{preset}'" + (f", {patients} patients" if patients else "")
+        return (
+            f"{text}, made earlier in this run folder; the {wanted} asked for here is not "
+            "used. To work on that cohort, give another `out` folder (or remove this one's "
+            "study/ folder) and run the notebooks again from 1."
+        )
+    return f"{text}; the preset parameter is '{preset}'."
+
+
 def train_or_load(
     run: Run,
     train: bool = False,
