@@ -398,3 +398,13 @@ def test_metrics_doc_gives_both_interpolated_readings_of_its_worked_example():
     assert "`np.linspace(0, 1, 101)`" in doc and "0, 0.01, …," not in doc
     for rule in ("**Equal scores.**", "**Equal IoU.**"):
         assert rule in doc
+
+
+def test_bootstrap_progress_bar_counts_replicates_not_blocks(capsys):
+    """2,000 replicates read 2000/2000 on the bar (it read 20/20 blocks)."""
+    g = gt(*[(f"c{c}", 0, "1", 0, 0, 10, 10) for c in range(4)])
+    d = det(*[(f"c{c}", 0, 0.9, 2, 2, 8, 8) for c in range(4)])
+    r = rate_scans(g, d, clips(*[f"c{c}" for c in range(4)]), 10)
+    paired_bootstrap({"a": r, "b": r}, [0.5], n_boot=250, seed=0, progress=True)
+    bar = capsys.readouterr().err
+    assert "250/250" in bar and "replicate" in bar and "block" not in bar
