@@ -531,22 +531,71 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_evaluate)
 
     s = sub.add_parser(
-        "report", help="run the whole study from the notebooks (papermill) into an HTML report"
+        "report",
+        help="run the whole study from the notebooks (papermill) into an HTML report",
+        description="Run the whole study (the four notebooks, through papermill) and write an "
+        "HTML report: OUT/index.html with the study's table, figures and the executed "
+        "notebooks. Without --study it uses the built-in synthetic cohort (made in OUT/study).",
     )
-    s.add_argument("--study", type=Path, default=None, help="default: the synthetic cohort")
-    s.add_argument("--out", type=Path, default=Path(report_defaults.out))
     s.add_argument(
-        "--figures", type=Path, default=None, help="also copy the figures into this folder"
+        "--study",
+        type=Path,
+        default=None,
+        help="a study folder (manifest.csv, annotations.csv, clips/); default: the built-in "
+        "synthetic cohort, made in OUT/study",
+    )
+    s.add_argument(
+        "--out",
+        type=Path,
+        default=Path(report_defaults.out),
+        help="the run folder: everything is written here, open OUT/index.html "
+        "(default: %(default)s)",
+    )
+    s.add_argument(
+        "--figures",
+        type=Path,
+        default=None,
+        help="also copy the figures (PNG, SVG) into this folder",
     )
     s.add_argument(
         "--train", action="store_true", help="train both models (default: shipped checkpoints)"
     )
-    s.add_argument("--epochs", type=int, default=report_defaults.epochs)
-    s.add_argument("--preset", choices=PRESETS, default=report_defaults.preset)
-    s.add_argument("--patients", type=int, default=report_defaults.patients)
-    s.add_argument("--seed", type=int, default=report_defaults.seed)
-    s.add_argument("--split", default=report_defaults.split)
-    s.add_argument("--bootstrap", type=int, default=report_defaults.bootstrap)
+    s.add_argument(
+        "--epochs",
+        type=int,
+        default=report_defaults.epochs,
+        help="training epochs, with --train (default: %(default)s)",
+    )
+    s.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default=report_defaults.preset,
+        help="size of the synthetic cohort when no --study is given: quick (teaching, a few "
+        "minutes), study (the default comparison), paper (506 patients) (default: %(default)s)",
+    )
+    s.add_argument(
+        "--patients",
+        type=int,
+        default=report_defaults.patients,
+        help="another number of synthetic patients than the preset's",
+    )
+    s.add_argument(
+        "--seed",
+        type=int,
+        default=report_defaults.seed,
+        help="one seed for the cohort, training and bootstrap (default: %(default)s)",
+    )
+    s.add_argument(
+        "--split",
+        default=report_defaults.split,
+        help="the clips the models are run on and evaluated (default: %(default)s)",
+    )
+    s.add_argument(
+        "--bootstrap",
+        type=int,
+        default=report_defaults.bootstrap,
+        help="paired patient-bootstrap replicates (default: %(default)s)",
+    )
     _overwrite_option(s)
     s.set_defaults(func=_cmd_report)
 
