@@ -420,3 +420,39 @@ def test_train_notebook_says_which_cohort_and_preset_it_used(tiny_cohort, tmp_pa
     assert "your study" in cohort_note(own, "quick") and "is not used" in cohort_note(own, "quick")
     train = nbformat.read(notebooks_dir() / "02_train.ipynb", as_version=4)
     assert any("print(cohort_note(run, preset, patients))" in c.source for c in train.cells)
+
+
+def test_report_pages_show_a_progress_bar_as_its_text_not_a_placeholder():
+    from usbkit.report.builder import offline_notebook
+
+    state = {
+        "h": {"model_name": "HBoxModel",
+              "state": {"children": ["IPY_MODEL_a", "IPY_MODEL_b", "IPY_MODEL_c"]}},
+        "a": {"model_name": "HTMLModel", "state": {"value": "bootstrap: 100%"}},
+        "b": {"model_name": "FloatProgressModel", "state": {"value": 2000, "max": 2000}},
+        "c": {"model_name": "HTMLModel", "state": {"value": " 2000/2000 [00:03&lt;00:00]"}},
+    }  # fmt: skip
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": state}}
+    cell = nbformat.v4.new_code_cell("bar")
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", {"application/vnd.jupyter.widget-view+json": {"model_id": "h"}})]  # fmt: skip
+    nb.cells = [cell]
+    offline_notebook(nb)
+    shown = nb.cells[0].outputs[0]["data"]["text/html"]
+    assert "bootstrap: 100%" in shown and "2000/2000 [00:03&lt;00:00]" in shown
+    assert "#" * 20 in shown and "An interactive control" not in shown
+
+
+def test_executed_notebooks_name_the_report_folder_not_the_temporary_one(tmp_path):
+    from usbkit.report.builder import _name_the_final_folder, index_page
+
+    tmp, out = tmp_path / "report.tmp-1234", tmp_path / "report"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f'out = "{tmp}"')]
+    path = tmp_path / "01_explore.ipynb"
+    nbformat.write(nb, path)
+    _name_the_final_folder(path, tmp, out)
+    assert str(tmp) not in path.read_text() and f'out = \\"{out}\\"' in path.read_text()
+    page = index_page(tmp_path, None, [], [], 1.0)
+    assert "notebooks/01_explore.ipynb' download>download 01_explore.ipynb</a>" in page

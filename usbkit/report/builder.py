@@ -209,9 +209,12 @@ def offline_notebook(nb, widget_note: str = "") -> None:
                         f"usbkit-viewer-{mid[:8]}-{i}",
                     )
                 )
+            progress = _progress_text(state, view["model_id"])
             note = widget_note or (
-                "<p style='color:#666'>(An interactive control: open the notebook in JupyterLab "
-                "to use it.)</p>"
+                f"<pre style='color:#666'>{html.escape(progress)}</pre>"
+                if progress is not None  # a progress bar: its last text, not a placeholder
+                else "<p style='color:#666'>(An interactive control: open the notebook in "
+                "JupyterLab to use it.)</p>"
             )
             html_out = "\n".join(parts) + (note if not parts else "")
             cell["outputs"][k] = {
@@ -220,6 +223,29 @@ def offline_notebook(nb, widget_note: str = "") -> None:
                 "data": {"text/html": html_out, "text/plain": "(usbkit viewer)"},
             }
     nb.metadata.pop("widgets", None)
+
+
+def _progress_text(state: dict, model_id: str) -> str | None:
+    """The text a saved progress bar last showed (tqdm's ``description | bar | counts``:
+    the text parts and the bar's share), or None when the widget is not a progress bar."""
+    entry = state.get(model_id, {})
+    children = [
+        state.get(str(c).replace("IPY_MODEL_", ""), {})
+        for c in entry.get("state", {}).get("children", []) or []
+    ]
+    kinds = [c.get("model_name", "") for c in children]
+    if not any(k in ("FloatProgressModel", "IntProgressModel") for k in kinds):
+        return None
+    parts = []
+    for child, kind in zip(children, kinds):
+        s = child.get("state", {})
+        if kind == "HTMLModel":
+            text = re.sub(r"<[^>]+>", "", str(s.get("value", ""))).replace("&nbsp;", " ")
+            parts.append(html.unescape(text).strip())
+        elif kind in ("FloatProgressModel", "IntProgressModel") and s.get("max"):
+            done = max(0.0, min(1.0, float(s.get("value", 0)) / float(s["max"])))
+            parts.append("[" + "#" * round(20 * done) + "." * (20 - round(20 * done)) + "]")
+    return " ".join(p for p in parts if p)
 
 
 def offline_page(body: str, plotly_src: str) -> str:
@@ -249,6 +275,15 @@ def to_html(notebook: Path, dest: Path, plotly_src: str = "../plotly.min.js") ->
     offline_notebook(nb)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     return write_text(dest, offline_page(body, plotly_src))
+
+
+def _size(path: Path) -> str:
+    """', 20 MB' (the size of a download), or '' when the file is not there."""
+    try:
+        n = path.stat().st_size
+    except OSError:
+        return ""
+    return f", {n / 1e6:.1f} MB" if n >= 1e5 else f", {max(1, round(n / 1e3))} kB"
 
 
 def index_page(
@@ -300,7 +335,9 @@ def index_page(
             parts.append(f"<li>{name}: not run (see above)</li>")
             continue
         parts.append(
-            f"<li><a href='html/{name}.html'>{name}</a> (executed: <a href='notebooks/{name}.ipynb'>ipynb</a>)</li>"
+            f"<li><a href='html/{name}.html'>{name}</a> (the executed notebook, to open in "
+            f"JupyterLab: <a href='notebooks/{name}.ipynb' download>download {name}.ipynb</a>"
+            f"{_size(out / 'notebooks' / f'{name}.ipynb')})</li>"
         )
     parts.append("</ul><h2>Clip scrubber pages</h2><ul>")
     for p in pages:
@@ -358,6 +395,7 @@ def run_report(config: ReportConfig = ReportConfig(), progress: bool = True) -> 
                 )
             except UsbkitError as exc:
                 raise _failed_notebook(exc, tmp, out, name) from None
+            _name_the_final_folder(executed, tmp, out)
         run = Run.open(tmp)
         # plotly.js once per report: the figures' copy in results/, else one at the top
         shared = run.results_dir / "plotly.min.js"
@@ -398,6 +436,23 @@ NO_LESIONS = (
 def _has_annotated_lesions(folder: Path) -> bool:
     run = Run.open(folder)
     return run.load_study().has_lesions(run.split)
+
+
+def _name_the_final_folder(notebook: Path, tmp: Path, out: Path) -> None:
+    """The report is built in a temporary folder and moved to ``out`` when complete: an
+    executed notebook names ``out`` (its parameters cell, printed paths), never the
+    temporary folder that no longer exists once the report is there."""
+    import json
+
+    text = notebook.read_text(encoding="utf-8")
+    new = text
+    for old, final in (
+        (str(tmp), str(out)),
+        (json.dumps(str(tmp))[1:-1], json.dumps(str(out))[1:-1]),
+    ):
+        new = new.replace(old, final)
+    if new != text:
+        write_text(notebook, new)
 
 
 def _failed_notebook(exc: UsbkitError, tmp: Path, out: Path, name: str) -> UsbkitError:
