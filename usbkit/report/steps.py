@@ -196,27 +196,33 @@ def loss_figure(logs: dict[str, pd.DataFrame]) -> go.Figure:
         ("val_sensitivity", f"validation sensitivity at {TrainConfig.val_fp_rate:g} FP/scan"),
         ("val_ap50", "validation AP50 (frame level)"),
     )
-    fig = make_subplots(1, len(panels), subplot_titles=[t for _, t in panels])
+    # two by two, so that each panel's title fits above it (side by side they overlapped)
+    fig = make_subplots(
+        2, 2, subplot_titles=[t for _, t in panels], vertical_spacing=0.18, horizontal_spacing=0.1
+    )
+    cells = [(1, 1), (1, 2), (2, 1), (2, 2)]
     for name, log in logs.items():
         if log.empty:
             continue
-        for col, (key, _) in enumerate(panels, start=1):
+        for k, (key, _) in enumerate(panels):
             if key not in log:
                 continue
+            row, col = cells[k]
             fig.add_scatter(
                 x=log["epoch"],
                 y=log[key],
                 name=name,
-                showlegend=col == 1,
-                line=dict(color=colors[name], dash=None if col == 1 else "dot"),
-                row=1,
+                showlegend=k == 0,
+                line=dict(color=colors[name], dash=None if k == 0 else "dot"),
+                row=row,
                 col=col,
             )
     fig.update_xaxes(title="epoch")
-    for col in (2, 3, 4):
-        fig.update_yaxes(tickformat=".0%" if col == 3 else ".2f", row=1, col=col)
+    for k in (1, 2, 3):
+        row, col = cells[k]
+        fig.update_yaxes(tickformat=".0%" if k == 2 else ".2f", row=row, col=col)
     fig = style_figure(fig, "Training")
-    fig.update_layout(width=1100, height=330)
+    fig.update_layout(width=900, height=620)
     return fig
 
 
