@@ -73,7 +73,7 @@ explore = nb(
             SETUP
             + "import usbkit.report.explore as ex\nfrom usbkit.report.steps import start_run\n\n"
             "run = start_run(out, study, preset=preset, seed=seed, patients=patients)\n"
-            "S = run.load_study()\nex.cohort_summary(S)",
+            "S = run.load_study()\ndisplay(ex.cohort_summary(S))\nex.study_notes(S)  # what this study lacks, if anything",
         ),
         (
             "md",
@@ -92,7 +92,7 @@ explore = nb(
         ("code", "ex.visibility_figure(S)"),
         (
             "md",
-            "## Example frames\n\nThe green dashed boxes are the ground truth. In the synthetic cohort every frame is made by the convolution model of B-mode imaging (scatterers, point-spread function, envelope, log compression), so the grain you see is real speckle. Notice how the contrast of the mass changes from frame to frame, as it does with probe pressure and angle.",
+            "## Example frames\n\nWhere the study has lesion boxes, the green dashed outlines are the ground truth (the title says when the clip has none). In the synthetic cohort every frame is made by the convolution model of B-mode imaging (scatterers, point-spread function, envelope, log compression), so the grain you see is real speckle. Notice how the contrast of the mass changes from frame to frame, as it does with probe pressure and angle.",
         ),
         ("code", "ex.example_frames_figure(S)"),
         (
@@ -117,9 +117,10 @@ train = nb(
         (
             "code",
             SETUP
-            + "from usbkit.report.steps import (LiveLoss, detect_all, loss_figure, start_run,\n"
-            "                                 train_or_load, training_logs)\n\n"
-            "run = start_run(out, study, preset=preset, seed=seed, patients=patients)",
+            + "from usbkit.report.steps import (LiveLoss, cohort_note, detect_all, loss_figure,\n"
+            "                                 start_run, train_or_load, training_logs)\n\n"
+            "run = start_run(out, study, preset=preset, seed=seed, patients=patients)\n"
+            "print(cohort_note(run, preset, patients))",
         ),
         (
             "md",
@@ -178,6 +179,16 @@ compare = nb(
         ),
         (
             "md",
+            "### Planning for a stated effect\n\nWhen the pilot shows no difference, or one too small for any study in reach, its own effect cannot guide a study: one states the effect the study should be able to detect, a pair of sensitivities. Here usbkit takes the difference the published study reported at the same FP rate; `usbkit plan --effect` does the same for any pair you choose.",
+        ),
+        (
+            "code",
+            "from usbkit.report.findings import stated_effect\n\n"
+            "words, stated = stated_effect(results, plan, seed=seed)\n"
+            "display(Markdown(words))\nF.power_figure(stated) if stated else None",
+        ),
+        (
+            "md",
             "## What the study found, in words\n\nThe same numbers as sentences, generated from the results (never typed by hand): the cohort, each comparison with its interval and whether it is significant, how the rows stand beside the published study, and the power the comparison had.",
         ),
         (
@@ -207,14 +218,19 @@ compare = nb(
         ("code", "F.summary_table(results)"),
         (
             "md",
-            "## The numbers of the published video-detection work\n\nPapers on lesion detection in breast-ultrasound *videos* count frame by frame, with all test frames pooled. **AP** (COCO's average precision, over box-overlap thresholds 0.5 to 0.95; **AP50** and **AP75** at 0.5 and 0.75) summarises how well the marks are ranked and placed. **Pr80** is the precision, the share of marks that land on a mass, when the model is set to find 80% of the lesion frames (**Pr90**: 90%). **FP80** is what a scanning clinician would suffer at that same setting: false alarms per minute, where a false mark that persists over neighbouring frames is one *chain*, one alarm. It is given with each clip's own frame rate and with the 30 frames per second the published tables assume. Blank cells: the model never finds that share of the lesion frames.",
+            "## The numbers of the published video-detection work\n\nPapers on lesion detection in breast-ultrasound *videos* count frame by frame, with all test frames pooled. **AP** (COCO's average precision, over box-overlap thresholds 0.5 to 0.95; **AP50** and **AP75** at 0.5 and 0.75) summarises how well the marks are ranked and placed. **Pr80** is the precision, the share of marks that land on a mass, when the model is set to find 80% of the lesion frames (**Pr90**: 90%). **FP80** is what a scanning clinician would suffer at that same setting: false alarms per minute, where a false mark that persists over neighbouring frames is one *chain*, one alarm. It is given with each clip's own frame rate and with the 30 frames per second the published tables assume. *not reached*: the model never finds that share of the lesion frames, whatever its threshold; **frame recall reached** is the share it does find with every mark kept (box overlap at least 0.5).",
         ),
         ("code", "F.literature_table(results)"),
         (
             "md",
-            "## Time to first detection\n\nA clinician sweeping the probe sees a mass for a few seconds; a mark that appears only late in that passage may come after her eye has moved on. For every lesion, the **time to first detection** is the time from the first frame on which the lesion is visible to the first frame on which the model, at its operating threshold, puts a mark on it. The curves show the share of all lesions marked within t seconds (each ends at the model's sensitivity: lesions never marked are counted apart, as *not found*); the table gives medians, and compares the two models on the lesions both find (Wilcoxon signed-rank test). No public tool reports this number.",
+            "## Time to first detection\n\nA clinician sweeping the probe sees a mass for a few seconds; a mark that appears only late in that passage may come after her eye has moved on. For every lesion, the **time to first detection** is the time from the first frame on which the lesion is visible to the first frame on which the model, at its operating threshold, puts a mark on it. The curves show the share of all lesions marked within t seconds (each ends at the model's sensitivity: lesions never marked are counted apart, as *not found*); the table gives medians, and compares the two models on the lesions both find: how many each marks first, how many both mark on the same frame, the mean and median difference, and the Wilcoxon signed-rank test (which looks only at the lesions where the two differ, so a median difference of 0 can go with a small P). No public tool reports this number.",
         ),
-        ("code", "display(F.ttfd_table(results))\nF.ttfd_figure(results)"),
+        (
+            "code",
+            "from usbkit.report.findings import ttfd_markdown\n\n"
+            "display(F.ttfd_table(results))\ndisplay(Markdown(ttfd_markdown(results)))\n"
+            "F.ttfd_figure(results)",
+        ),
     ]
 )
 

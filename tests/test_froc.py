@@ -375,3 +375,36 @@ def test_rate_scans_with_no_false_positive_has_no_tracks():
     r = rate_scans(g, det(("a", 0, 0.8, 1, 1, 9, 9)), clips("a"), n_frames=1)
     assert r.tracks.empty
     assert list(r.tracks.columns)[:4] == ["clip_id", "patient_id", "track", "score"]
+
+
+def test_metrics_doc_gives_both_interpolated_readings_of_its_worked_example():
+    """docs/metrics.md: usbkit reads 0.625 at 0.5 FP/scan, MONAI's np.interp over every point
+    reads 0.5; AP's recall levels are np.linspace(0, 1, 101), as pycocotools builds them."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
+    c = froc_curve(
+        ratings=np.array([0.9, 0.4, 0.6, -np.inf]),
+        fp_scores=np.array([0.8, 0.6, 0.5, 0.3]),
+        n_units=4,
+        n_norm=5,
+    )
+    assert interpolated_sensitivity(c, 0.5) == pytest.approx(0.625)
+    order = np.argsort(c.fp_rate, kind="stable")
+    monai = np.interp(0.5, c.fp_rate[order], c.sensitivity[order])
+    assert monai == pytest.approx(0.5)
+    assert "usbkit gives 0.625 and\n  MONAI 0.5" in doc and "= **0.5** at x = 0.5" in doc
+    assert "As MONAI, nnDetection" not in doc
+    assert "`np.linspace(0, 1, 101)`" in doc and "0, 0.01, …," not in doc
+    for rule in ("**Equal scores.**", "**Equal IoU.**"):
+        assert rule in doc
+
+
+def test_bootstrap_progress_bar_counts_replicates_not_blocks(capsys):
+    """2,000 replicates read 2000/2000 on the bar (it read 20/20 blocks)."""
+    g = gt(*[(f"c{c}", 0, "1", 0, 0, 10, 10) for c in range(4)])
+    d = det(*[(f"c{c}", 0, 0.9, 2, 2, 8, 8) for c in range(4)])
+    r = rate_scans(g, d, clips(*[f"c{c}" for c in range(4)]), 10)
+    paired_bootstrap({"a": r, "b": r}, [0.5], n_boot=250, seed=0, progress=True)
+    bar = capsys.readouterr().err
+    assert "250/250" in bar and "replicate" in bar and "block" not in bar

@@ -192,6 +192,7 @@ def test_unreached_recall_gives_null_fp80_in_results(tmp_path):
     assert lit["pr80"] is None and lit["fp80"]["threshold"] is None
     assert lit["fp80"]["own_fps"] is None and lit["fp90"]["fps30"] is None
     assert lit["ap50"] == res["models"]["m"]["ap50"] == pytest.approx(11 / 101)
+    assert lit["max_recall"] == pytest.approx(0.1)  # the recall it does reach
     json.dumps(res, allow_nan=False)
 
 
@@ -267,7 +268,9 @@ def test_results_carry_ttfd_literature_and_frame_rates():
     c = res["ttfd_comparisons"][0]
     assert (c["a"], c["b"], c["fp_rate"], c["n_both"]) == ("early", "late", 0.5, 2)
     assert c["median_diff_frames"] == pytest.approx(-1.5)
-    assert set(early["literature"]) == {"ap", "ap50", "ap75", "pr80", "pr90", "fp80", "fp90"}
+    assert set(early["literature"]) == {
+        "ap", "ap50", "ap75", "max_recall", "pr80", "pr90", "fp80", "fp90"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["usbkit.evaluation.literature", "usbkit.evaluation.ttfd"])

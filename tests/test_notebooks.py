@@ -289,3 +289,179 @@ def test_a_notebook_run_before_make_report_says_what_to_run_first_without_a_trac
     shown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
     assert len(shown) == 1 and "Run `make report`" in shown[0]
     assert str(tmp_path / "reports" / "latest") in shown[0]  # resolved in the workspace
+
+
+def _small_study(root: Path, keep_clips: int | None = None, boxes: bool = True) -> Path:
+    """A two-patient synthetic study with short clips; without its boxes (``boxes=False``:
+    clips nobody has annotated yet) or cut to its first ``keep_clips`` clips."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from usbkit.synth import preset_config, synthesize
+
+    cfg = preset_config("quick", patients=2, seed=5)
+    cfg = replace(
+        cfg,
+        sweep=replace(cfg.sweep, frames=(14, 16)),
+        lesions=replace(cfg.lesions, normal_fraction=0.0),
+    )
+    study = synthesize(root, config=cfg, progress=False)
+    manifest = pd.read_csv(study / "manifest.csv")
+    ann = pd.read_csv(study / "annotations.csv")
+    if keep_clips is not None:
+        manifest = manifest.iloc[:keep_clips]
+        ann = ann[ann["clip_id"].isin(manifest["clip_id"])]
+    if not boxes:
+        ann = ann.iloc[:0]
+    manifest.to_csv(study / "manifest.csv", index=False)
+    ann.to_csv(study / "annotations.csv", index=False)
+    return study
+
+
+def _shown(notebook: Path) -> tuple[list[dict], str]:
+    """The plotly figures an executed notebook shows, and all the text it shows."""
+    nb = nbformat.read(notebook, as_version=4)
+    figures, text = [], []
+    for c in nb.cells:
+        for o in c.get("outputs", []) if c.cell_type == "code" else []:
+            data = o.get("data", {})
+            if "application/vnd.plotly.v1+json" in data:
+                figures.append(data["application/vnd.plotly.v1+json"])
+            text.append(data.get("text/markdown", "") + data.get("text/plain", ""))
+            text.append(o.get("text", ""))
+    return figures, "\n".join(text)
+
+
+def test_explore_notebook_on_unannotated_clips_shows_no_blank_plot_and_says_what_to_do(tmp_path):
+    """Run All on clips nobody has boxed yet: the three lesion figures become sentences saying
+    what is missing and how to add it; the example frames do not promise boxes."""
+    from usbkit.report.builder import run_notebook
+
+    study = _small_study(tmp_path / "study", boxes=False)
+    dest = run_notebook(
+        notebooks_dir() / "01_explore.ipynb",
+        tmp_path / "explore.ipynb",
+        {"study": str(study), "out": str(tmp_path / "run")},
+        progress=False,
+    )
+    figures, text = _shown(dest)
+    for fig in figures:
+        assert fig["data"], f"blank figure: {fig['layout'].get('title')}"
+    titles = [fig["layout"]["title"]["text"] for fig in figures]
+    assert not any("Lesions of the cohort" in t or "visibility" in t for t in titles)
+    assert not any("a lesion enters and leaves" in t for t in titles)
+    assert any("no lesion boxes: the study is not annotated" in t for t in titles)
+    for missing in ("No lesion size to show", "No lesion visibility to show",
+                    "No intensity comparison to show"):  # fmt: skip
+        assert missing in text
+    assert "the clips are not annotated yet" in text and "annotations.csv" in text
+    assert "usbkit import cvat-video" in text  # what the user can do
+
+
+def test_explore_notes_name_a_single_clip_and_a_study_of_normal_scans(tmp_path):
+    import pandas as pd
+
+    from usbkit.io.study import load_study
+    from usbkit.report.explore import Note, lesion_figure, study_notes
+
+    one = load_study(_small_study(tmp_path / "one", keep_clips=1))
+    assert "single clip" in study_notes(one).text
+    assert not isinstance(lesion_figure(one), Note)  # its lesion is still drawn
+
+    normal = _small_study(tmp_path / "normal", boxes=False)
+    manifest = pd.read_csv(normal / "manifest.csv").assign(pathology="normal")
+    manifest.to_csv(normal / "manifest.csv", index=False)
+    note = lesion_figure(load_study(normal))
+    assert isinstance(note, Note) and "every clip is a normal (lesion-free) scan" in note.text
+
+
+def test_cohort_table_rows_are_named_by_split_not_numbered(tiny_cohort):
+    from usbkit.report.explore import cohort_summary
+    from usbkit.report.run import Run
+
+    table = cohort_summary(Run.open(tiny_cohort).load_study())
+    assert table.index.name == "split" and "total" in table.index
+
+
+def test_visibility_is_in_square_millimetres_when_the_pixel_size_is_known(tiny_cohort):
+    from usbkit.report.explore import visibility_figure
+    from usbkit.report.run import Run
+
+    fig = visibility_figure(Run.open(tiny_cohort).load_study())
+    assert fig.layout.yaxis.title.text == "box area (mm²)"
+
+
+def test_boxes_in_figures_are_outlines_with_no_fill(tiny_cohort):
+    """plotly's simple_white template fills shapes with black at 30% opacity: a mass under
+    its box turned into a dark rectangle. Every box is an outline only."""
+    from usbkit.report.explore import example_frames_figure
+    from usbkit.report.figures import gallery_figure
+    from usbkit.report.run import Run
+
+    run = Run.open(tiny_cohort)
+    study = run.load_study()
+    for fig in (
+        example_frames_figure(study),
+        gallery_figure(study, run.read_detections(), run.read_results()),
+    ):
+        assert fig.layout.shapes
+        defaults = fig.layout.template.layout.shapedefaults
+        assert defaults.fillcolor == "rgba(0,0,0,0)" and defaults.opacity == 1
+        for shape in fig.layout.shapes:
+            assert shape.fillcolor == "rgba(0,0,0,0)" and shape.opacity == 1
+            assert shape.line.width == 2
+
+
+def test_train_notebook_says_which_cohort_and_preset_it_used(tiny_cohort, tmp_path):
+    """The cohort comes from the first notebook run on ``out``: a later preset is not used,
+    and the train notebook says so instead of ignoring it silently."""
+    from usbkit.report.run import Run
+    from usbkit.report.steps import cohort_note, start_run
+
+    run = Run.open(tiny_cohort)
+    same = cohort_note(run, "quick", 6)
+    assert "synthetic cohort" in same and "preset 'quick', 6 patients" in same
+    assert "not used" not in same
+    other = cohort_note(run, "study")
+    assert "preset 'study' asked for here is not used" in other and "another `out`" in other
+    own = start_run(tmp_path / "run", _small_study(tmp_path / "mine"), progress=False)
+    assert "your study" in cohort_note(own, "quick") and "is not used" in cohort_note(own, "quick")
+    train = nbformat.read(notebooks_dir() / "02_train.ipynb", as_version=4)
+    assert any("print(cohort_note(run, preset, patients))" in c.source for c in train.cells)
+
+
+def test_report_pages_show_a_progress_bar_as_its_text_not_a_placeholder():
+    from usbkit.report.builder import offline_notebook
+
+    state = {
+        "h": {"model_name": "HBoxModel",
+              "state": {"children": ["IPY_MODEL_a", "IPY_MODEL_b", "IPY_MODEL_c"]}},
+        "a": {"model_name": "HTMLModel", "state": {"value": "bootstrap: 100%"}},
+        "b": {"model_name": "FloatProgressModel", "state": {"value": 2000, "max": 2000}},
+        "c": {"model_name": "HTMLModel", "state": {"value": " 2000/2000 [00:03&lt;00:00]"}},
+    }  # fmt: skip
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": state}}
+    cell = nbformat.v4.new_code_cell("bar")
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", {"application/vnd.jupyter.widget-view+json": {"model_id": "h"}})]  # fmt: skip
+    nb.cells = [cell]
+    offline_notebook(nb)
+    shown = nb.cells[0].outputs[0]["data"]["text/html"]
+    assert "bootstrap: 100%" in shown and "2000/2000 [00:03&lt;00:00]" in shown
+    assert "#" * 20 in shown and "An interactive control" not in shown
+
+
+def test_executed_notebooks_name_the_report_folder_not_the_temporary_one(tmp_path):
+    from usbkit.report.builder import _name_the_final_folder, index_page
+
+    tmp, out = tmp_path / "report.tmp-1234", tmp_path / "report"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f'out = "{tmp}"')]
+    path = tmp_path / "01_explore.ipynb"
+    nbformat.write(nb, path)
+    _name_the_final_folder(path, tmp, out)
+    assert str(tmp) not in path.read_text() and f'out = \\"{out}\\"' in path.read_text()
+    page = index_page(tmp_path, None, [], [], 1.0)
+    assert "notebooks/01_explore.ipynb' download>download 01_explore.ipynb</a>" in page

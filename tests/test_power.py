@@ -297,6 +297,47 @@ def test_results_json_of_a_real_evaluation_plans():
     assert plan.pilot["sensitivity"] == [res["models"][m]["sensitivity"][2] for m in ("A", "B")]
 
 
+def test_automatic_grid_starts_from_a_few_patients_so_the_pilot_lies_on_the_curve():
+    """The quick preset's pilot (11 patients, no effect): the curve used to run from 1,250 to
+    5,000 patients, far from the pilot's diamond."""
+    from usbkit.evaluation.power import _default_grid
+
+    for n_closed in (math.inf, 2e6, 300.0):
+        grid = _default_grid(n_closed, 11, 20)
+        assert grid[0] == 4 and grid[-1] >= 22
+        assert any(g <= 11 for g in grid) and any(g > 11 for g in grid)
+    assert _default_grid(math.inf, 2, 20)[0] == 2  # never above a tiny pilot
+
+
+def _as_study_models(pilot: dict) -> dict:
+    """The pilot's models A and B renamed as the study's single-frame and sequence models."""
+    names = {"A": "single frame", "B": "sequence"}
+    pilot["models"] = {names[k]: v for k, v in pilot["models"].items()}
+    for key in ("ratings", "fp_tracks"):
+        pilot["units"][key] = {names[k]: v for k, v in pilot["units"][key].items()}
+    return pilot
+
+
+def test_a_pilot_without_effect_gets_a_plan_for_a_stated_effect():
+    from usbkit.evaluation.power import shows_no_effect
+    from usbkit.report.findings import stated_effect
+
+    pilot = _as_study_models(unclustered((30, 0, 0, 10)))  # both find the same lesions
+    plan = plan_study(pilot, PlanConfig(n_sim=200, n_points=8))
+    assert shows_no_effect(plan)
+    words, stated = stated_effect(pilot, plan)
+    assert stated is not None and stated.effect["assumed"]
+    assert stated.effect["sensitivity"] == pytest.approx([0.860, 0.953])  # published at 0.5
+    assert "--effect 'single frame=0.86,sequence=0.953' --discordance 0.093" in words
+    assert "The pilot shows no difference" in words and stated.summary() in words
+    assert stated.n_patients[0] == 4 and stated.power[-1] > stated.power[0]
+
+    differing = _as_study_models(unclustered((40, 25, 2, 13)))
+    plan = plan_study(differing, PlanConfig(n_sim=200, n_points=8))
+    words, stated = stated_effect(differing, plan)
+    assert stated is None and "the curve above is the plan" in words
+
+
 @pytest.mark.parametrize("name", ["usbkit.evaluation.power", "usbkit.evaluation.stats"])
 def test_docstring_examples_run(name):
     import doctest

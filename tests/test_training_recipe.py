@@ -357,3 +357,22 @@ def test_resuming_with_other_settings_warns_that_the_run_keeps_its_own(easy, tmp
     train(_cfg(easy, "frame", epochs=1), tmp_path / "run", progress=False)
     with pytest.warns(UsbkitWarning, match="--lr 0.005 there, 0.002 asked for"):
         train(replace(_cfg(easy, "frame", epochs=1), lr=0.002), tmp_path / "run", progress=False)
+
+
+def test_the_training_figures_panel_titles_fit_above_their_panels():
+    """Four panels side by side left each title wider than its panel (they overlapped)."""
+    import pandas as pd
+
+    from usbkit.report.steps import loss_figure
+
+    log = pd.DataFrame({"epoch": [1, 2], "loss": [5.0, 4.0], "val_jafroc": [0.4, 0.6],
+                        "val_sensitivity": [0.5, 0.7], "val_ap50": [0.2, 0.5]})  # fmt: skip
+    fig = loss_figure({"single frame": log})
+    layout = fig.layout
+    plot_width = layout.width - layout.margin.l - layout.margin.r
+    size = layout.font.size
+    assert len(layout.annotations) == 4
+    for k, title in enumerate(layout.annotations):  # the titles, in the panels' order
+        axis = layout[f"xaxis{k + 1 if k else ''}"]
+        panel = (axis.domain[1] - axis.domain[0]) * plot_width
+        assert 0.55 * size * len(title.text) < panel, title.text  # ~0.55 em per character

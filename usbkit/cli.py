@@ -65,6 +65,14 @@ def _cmd_import(args) -> int:
         kwargs["split_files"] = pairs
     if args.exclude_video:
         kwargs["exclude_videos"] = list(args.exclude_video)
+    if args.interpolate:
+        if args.format != "clips":
+            raise UsbkitError(
+                "--interpolate is an option of the clips import (cvat-video always fills the "
+                "frames between key frames)",
+                fix="Leave it out for this format",
+            )
+        kwargs["interpolate"] = True
     out = import_study(args.format, args.src, args.out, overwrite=args.overwrite, **kwargs)
     print(f"imported {args.format} from {args.src} into the study {out}")
     return 0
@@ -433,7 +441,12 @@ def _cmd_plan(args) -> int:
 def _cmd_lab(args) -> int:
     from usbkit.report.lab import start_lab
 
-    return start_lab(args.folder, args.notebook, args.port, open_browser=not args.no_browser)
+    extra = list(getattr(args, "jupyter_args", []))
+    if "--" in extra:
+        extra.remove("--")
+    return start_lab(
+        args.folder, args.notebook, args.port, open_browser=not args.no_browser, extra=extra
+    )
 
 
 def _overwrite_option(parser) -> None:
@@ -494,6 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="coco-vid: leave this video out (its name or frame folder, e.g. benign/VIDEO), "
         "repeatable",
+    )
+    s.add_argument(
+        "--interpolate",
+        action="store_true",
+        help="clips: annotations.csv boxes lesions on key frames only; fill the frames between "
+        "two boxes of a lesion by linear interpolation (as CVAT does)",
     )
     _overwrite_option(s)
     s.set_defaults(func=_cmd_import)
@@ -583,22 +602,71 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_evaluate)
 
     s = sub.add_parser(
-        "report", help="run the whole study from the notebooks (papermill) into an HTML report"
+        "report",
+        help="run the whole study from the notebooks (papermill) into an HTML report",
+        description="Run the whole study (the four notebooks, through papermill) and write an "
+        "HTML report: OUT/index.html with the study's table, figures and the executed "
+        "notebooks. Without --study it uses the built-in synthetic cohort (made in OUT/study).",
     )
-    s.add_argument("--study", type=Path, default=None, help="default: the synthetic cohort")
-    s.add_argument("--out", type=Path, default=Path(report_defaults.out))
     s.add_argument(
-        "--figures", type=Path, default=None, help="also copy the figures into this folder"
+        "--study",
+        type=Path,
+        default=None,
+        help="a study folder (manifest.csv, annotations.csv, clips/); default: the built-in "
+        "synthetic cohort, made in OUT/study",
+    )
+    s.add_argument(
+        "--out",
+        type=Path,
+        default=Path(report_defaults.out),
+        help="the run folder: everything is written here, open OUT/index.html "
+        "(default: %(default)s)",
+    )
+    s.add_argument(
+        "--figures",
+        type=Path,
+        default=None,
+        help="also copy the figures (PNG, SVG) into this folder",
     )
     s.add_argument(
         "--train", action="store_true", help="train both models (default: shipped checkpoints)"
     )
-    s.add_argument("--epochs", type=int, default=report_defaults.epochs)
-    s.add_argument("--preset", choices=PRESETS, default=report_defaults.preset)
-    s.add_argument("--patients", type=int, default=report_defaults.patients)
-    s.add_argument("--seed", type=int, default=report_defaults.seed)
-    s.add_argument("--split", default=report_defaults.split)
-    s.add_argument("--bootstrap", type=int, default=report_defaults.bootstrap)
+    s.add_argument(
+        "--epochs",
+        type=int,
+        default=report_defaults.epochs,
+        help="training epochs, with --train (default: %(default)s)",
+    )
+    s.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default=report_defaults.preset,
+        help="size of the synthetic cohort when no --study is given: quick (teaching, a few "
+        "minutes), study (the default comparison), paper (506 patients) (default: %(default)s)",
+    )
+    s.add_argument(
+        "--patients",
+        type=int,
+        default=report_defaults.patients,
+        help="another number of synthetic patients than the preset's",
+    )
+    s.add_argument(
+        "--seed",
+        type=int,
+        default=report_defaults.seed,
+        help="one seed for the cohort, training and bootstrap (default: %(default)s)",
+    )
+    s.add_argument(
+        "--split",
+        default=report_defaults.split,
+        help="the clips the models are run on and evaluated (default: %(default)s)",
+    )
+    s.add_argument(
+        "--bootstrap",
+        type=int,
+        default=report_defaults.bootstrap,
+        help="paired patient-bootstrap replicates (default: %(default)s)",
+    )
     _overwrite_option(s)
     s.set_defaults(func=_cmd_report)
 
@@ -630,7 +698,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_plan)
 
     s = sub.add_parser(
-        "lab", help="start JupyterLab with usbkit on the study notebooks (the scrubber first)"
+        "lab",
+        help="start JupyterLab with usbkit on the study notebooks (the scrubber first)",
+        description="Start JupyterLab with usbkit on the study notebooks. Options usbkit does "
+        "not know are JupyterLab's own and are passed on to it, e.g. `usbkit lab --ip 0.0.0.0` "
+        "or `usbkit lab -- --ServerApp.token=secret`. Run as root (containers, cloud "
+        "machines, WSL), --allow-root is added for you. Jupyter's news pop-up is off.",
     )
     s.add_argument(
         "--folder",
@@ -733,7 +806,10 @@ def main(argv: list[str] | None = None) -> int:
     traceback shows only with ``--debug``.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.jupyter_args = extra  # `usbkit lab` passes JupyterLab's own options on
     _show_warnings_plainly(args.command)
     try:
         return int(args.func(args) or 0)

@@ -408,7 +408,7 @@ def operating_point(curve: Froc, x: float) -> tuple[float, float, float]:
 
 
 def interpolated_sensitivity(curve: Froc, x: float) -> float:
-    """Linear interpolation of the curve at ``x`` (MONAI / nnDetection / LUNA16 style).
+    """Linear interpolation of the curve at ``x`` (not MONAI's reading: docs/metrics.md).
 
     The curve is taken as FP rate ascending with the highest sensitivity at each FP rate; the
     last sensitivity is held beyond the last point.

@@ -193,7 +193,9 @@ def literature_metrics(
     Returns
     -------
     dict
-        ``{"ap", "ap50", "ap75", "pr80", "pr90", "fp80", "fp90"}``; ``fp80`` and ``fp90`` are
+        ``{"ap", "ap50", "ap75", "max_recall", "pr80", "pr90", "fp80", "fp90"}``
+        (``max_recall``: the IoU-0.5 frame recall with every detection kept, the highest
+        recall the model reaches; Pr80 ... FP90 are undefined above it); ``fp80`` and ``fp90`` are
         ``{"threshold", "recall", "fp_chains", "chains", "own_fps", "fps30"}`` (FP chains per
         minute with each clip's own frame rate and at 30 fps); NaN where undefined (no
         ground truth; a recall level never reached).
@@ -227,6 +229,8 @@ def literature_metrics(
         "ap": float(np.mean(aps)) if rm.n_gt else float("nan"),
         "ap50": aps[k50],
         "ap75": aps[k75],
+        # the frame recall at IoU 0.5 with every detection kept: the most the model reaches
+        "max_recall": float(rm.tp[k50].sum() / rm.n_gt) if rm.n_gt else float("nan"),
     }
     for level in RECALL_LEVELS:
         tag = f"{round(100 * level)}"

@@ -80,8 +80,8 @@ class PlanConfig:
     n_sim : int
         Simulated studies per number of patients.
     n_points : int
-        Numbers of patients on the automatic grid (geometric, around the closed form's
-        answer).
+        Numbers of patients on the automatic grid (geometric, from a few patients to beyond
+        the closed form's answer).
     grid : tuple of int, optional
         The numbers of patients to simulate instead of the automatic grid.
     seed : int
@@ -497,14 +497,43 @@ def _rejects(
     return out
 
 
+#: The smallest study the automatic grid starts from: the curve is shown from small N, so the
+#: pilot's own size lies on it (a grid around a closed form of thousands of patients hid it).
+GRID_START = 4
+
+
 def _default_grid(n_closed: float, n_pilot: int, points: int) -> list[int]:
-    """Geometric grid around the closed form's number of patients (from a quarter of it to
-    four times it), capped at max(20 x the pilot, 5,000) patients."""
+    """Geometric grid from :data:`GRID_START` patients to four times the closed form's number
+    of patients (at least twice the pilot's), capped at max(20 x the pilot, 5,000) patients."""
     cap = max(20 * n_pilot, 5000)
     centre = n_closed if math.isfinite(n_closed) and n_closed > 0 else cap
-    lo = min(max(4.0, centre / 4), cap / 4)
-    hi = min(max(4 * centre, lo * 2), cap)
+    lo = float(min(GRID_START, max(n_pilot, 1)))
+    hi = min(max(4 * centre, 2 * n_pilot, lo * 2), cap)
     return sorted({int(round(v)) for v in np.geomspace(lo, hi, points)})
+
+
+def published_effect(results: dict, fp_rate: float, models: tuple[str, str] | None = None):
+    """The sensitivities of the published study (Yuan & Jia 2022) at ``fp_rate`` for the two
+    compared models, in their order (A, B), when both are the study's single-frame and
+    sequence models and the rate is one of the published ones; else None. The effect a
+    teaching run states when its pilot shows none (``usbkit plan --effect``)."""
+    from usbkit.evaluation.results import PUBLISHED
+
+    names = tuple(models) if models else tuple(list(results["models"])[:2])
+    if fp_rate not in PUBLISHED["fp_rates"] or not set(names) <= {"single frame", "sequence"}:
+        return None
+    if len(set(names)) != 2:
+        return None
+    k = PUBLISHED["fp_rates"].index(fp_rate)
+    return tuple(PUBLISHED[name][k] for name in names)
+
+
+def shows_no_effect(plan: PlanResult) -> bool:
+    """Whether a plan on the pilot's own effect cannot guide a study: the models do not
+    differ, or no simulated size reaches the target power."""
+    return not plan.effect["assumed"] and (
+        abs(plan.effect["diff"]) < 1e-12 or plan.n_required is None
+    )
 
 
 def _wilson(k: int, n: int) -> list[float]:

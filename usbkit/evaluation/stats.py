@@ -261,11 +261,13 @@ def paired_bootstrap(
     prepared = {name: _prepare(r, index) for name, r in models.items()}
     sens = {name: np.zeros((n_boot, len(xs))) for name in models}
     fom = {name: np.zeros(n_boot) for name in models}
-    starts = range(0, n_boot, block)
-    for s in tqdm(starts, desc="bootstrap", unit="block", disable=not progress):
-        Wb = W[s : s + block]
-        for name, p in prepared.items():
-            sens[name][s : s + block], fom[name][s : s + block] = _replicate_block(p, Wb, xs)
+    # the bar counts replicates (2000/2000), not the blocks they are computed in
+    with tqdm(total=n_boot, desc="bootstrap", unit="replicate", disable=not progress) as bar:
+        for s in range(0, n_boot, block):
+            Wb = W[s : s + block]
+            for name, p in prepared.items():
+                sens[name][s : s + block], fom[name][s : s + block] = _replicate_block(p, Wb, xs)
+            bar.update(len(Wb))
     k = len(fp_rates)
     return {
         "sens": {n: v[:, :k] for n, v in sens.items()},

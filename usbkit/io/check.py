@@ -10,6 +10,8 @@ from tqdm.auto import tqdm
 from usbkit.errors import Problem, UsbkitError
 from usbkit.io.clip import Clip, ReaderSettings, open_clip
 from usbkit.io.ids import confined_path_reason
+from usbkit.io.keyframes import describe_gaps, frame_gaps
+from usbkit.io.notices import warn
 from usbkit.io.study import parse_annotations, parse_manifest, read_table, spreadsheet_row
 
 
@@ -59,6 +61,8 @@ def check_study(
         ann = None
     if ann is not None and any(p.row == 1 and p.file == str(apath) for p in problems):
         ann = None
+    if ann is not None:
+        warn_frame_gaps(ann, apath)
     seen = set()
     rows = list(manifest.iterrows())
     for i, row in tqdm(rows, desc="checking clips", disable=not progress, unit="clip"):
@@ -103,6 +107,26 @@ def check_study(
             found = _box_problems(sub, clip, cid, apath)
         problems += found
     return sorted(problems, key=lambda p: (p.file, p.row if p.row is not None else 0))
+
+
+def warn_frame_gaps(annotations: pd.DataFrame, path: str | Path) -> list[dict]:
+    """Warn (one paragraph) when lesions' boxes skip frames between their first and last box:
+    boxes drawn on key frames only, which would count the frames between as lesion-free and
+    every mark on the lesion there as a false positive. Returns the lesions found."""
+    found = frame_gaps(annotations)
+    if found:
+        warn(
+            f"{len(found)} lesion(s) have frames without a box between their first and last "
+            f"box: {describe_gaps(found)}. A frame without a box counts as a frame where the "
+            "lesion is not visible, so marks on it there count as false positives and its "
+            "sensitivity drops",
+            file=path,
+            fix="If the boxes were drawn on key frames only, fill the frames between by "
+            "linear interpolation: import the clips again with `usbkit import clips SRC OUT "
+            "--interpolate` (docs/study-format.md). If the lesion really leaves the view on "
+            "those frames, nothing needs to change",
+        )
+    return found
 
 
 def _box_problems(sub: pd.DataFrame, clip: Clip, cid: str, apath: Path) -> list[Problem]:

@@ -12,8 +12,82 @@ from usbkit.report.figures import add_box, style_figure
 from usbkit.style import GT_COLOR, OKABE_ITO
 
 
+class Note:
+    """A few sentences shown in a notebook (as Markdown) where a figure would have nothing to
+    draw: what is missing and what the user can do about it."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+#: Where a study's lesion boxes come from, said wherever a figure needs them.
+HOW_TO_ANNOTATE = (
+    "To draw it, box the masses: one row per lesion box per frame in the study's "
+    "`annotations.csv` (docs/study-format.md), or import boxes drawn in CVAT "
+    "(`usbkit import cvat-video`)."
+)
+
+
+def _no_boxes_reason(study) -> str:
+    """Why a study has no lesion boxes, as far as its manifest tells."""
+    m = study.manifest
+    if "pathology" in m.columns and m["pathology"].isin(["benign", "malignant"]).any():
+        return (
+            "This study has no lesion boxes (its annotations.csv has no rows), though its "
+            "manifest lists benign or malignant clips: the clips are not annotated yet."
+        )
+    if "pathology" in m.columns and (m["pathology"] == "normal").all():
+        return (
+            "This study has no lesion boxes: every clip is a normal (lesion-free) scan, so "
+            "there is no mass to show."
+        )
+    return (
+        "This study has no lesion boxes (its annotations.csv has no rows): either the clips "
+        "are not annotated yet, or none of them shows a mass."
+    )
+
+
+def _nothing_to_draw(study, what: str) -> Note:
+    return Note(f"**No {what} to show.** {_no_boxes_reason(study)} {HOW_TO_ANNOTATE}")
+
+
+def study_notes(study) -> Note | None:
+    """What this study lacks for the figures and the study's comparison, and what to do;
+    None when it lacks nothing."""
+    notes = []
+    if study.annotations.empty:
+        notes.append(
+            f"{_no_boxes_reason(study)} The lesion figures below are left out; the example "
+            "frames show the clips without boxes. Without boxes the models' marks cannot be "
+            "called hits or false positives, so no sensitivity can be computed; the viewer "
+            "still shows each model's marks. " + HOW_TO_ANNOTATE
+        )
+    n_clips, n_patients = len(study.manifest), study.manifest["patient_id"].nunique()
+    if n_clips == 1:
+        notes.append(
+            "The study has a single clip: the figures describe that one clip, and no "
+            "comparison between models can be tested on it. Add the other clips to "
+            "manifest.csv (or import the whole folder with `usbkit import clips`)."
+        )
+    elif n_patients < 3:
+        notes.append(
+            f"The study has {n_patients} patient(s): too few to split into training, "
+            "validation and test patients. The figures describe these clips only."
+        )
+    if not notes:
+        return None
+    return Note("\n\n".join(f"**Note.** {n}" for n in notes))
+
+
 def cohort_summary(study) -> pd.DataFrame:
-    """Patients, clips, lesions and boxes per split (and in total)."""
+    """Patients, clips, lesions and boxes per split (and in total), one row per split (the
+    split names the rows)."""
     m = study.manifest.copy()
     if "split" not in m.columns:
         m["split"] = "all"
@@ -33,7 +107,7 @@ def cohort_summary(study) -> pd.DataFrame:
             for p in ("benign", "malignant", "normal"):
                 row[f"{p} clips"] = int((g["pathology"] == p).sum())
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).set_index("split")
 
 
 def pixel_size_mm(study) -> float | None:
@@ -73,8 +147,11 @@ def lesion_table(study) -> pd.DataFrame:
     return out.reset_index()
 
 
-def lesion_figure(study) -> go.Figure:
-    """Lesion sizes and how many frames each lesion is in view."""
+def lesion_figure(study) -> go.Figure | Note:
+    """Lesion sizes and how many frames each lesion is in view (a :class:`Note` saying what
+    is missing when the study has no lesion boxes)."""
+    if study.annotations.empty:
+        return _nothing_to_draw(study, "lesion size")
     t = lesion_table(study)
     size, unit = ("max_width_mm", "mm") if "max_width_mm" in t else ("max_width_px", "pixels")
     fig = make_subplots(
@@ -107,9 +184,15 @@ def lesion_figure(study) -> go.Figure:
     return style_figure(fig, "Lesions of the cohort")
 
 
-def visibility_figure(study, max_lesions: int = 12) -> go.Figure:
-    """Box area of lesions over their clip's frames: lesions enter, grow and leave the plane."""
-    a = study.annotations.assign(area=lambda d: (d.x1 - d.x0) * (d.y1 - d.y0))
+def visibility_figure(study, max_lesions: int = 12) -> go.Figure | Note:
+    """Box area of lesions over their clip's frames: lesions enter, grow and leave the plane
+    (in mm² when the pixel size is known, else in pixels²; a :class:`Note` when the study
+    has no lesion boxes)."""
+    if study.annotations.empty:
+        return _nothing_to_draw(study, "lesion visibility")
+    mm = pixel_size_mm(study)
+    scale, unit = (mm * mm, "mm²") if mm is not None else (1.0, "pixels²")
+    a = study.annotations.assign(area=lambda d: (d.x1 - d.x0) * (d.y1 - d.y0) * scale)
     groups = list(a.groupby(["clip_id", "lesion_id"]))
     fig = go.Figure()
     for k, ((cid, lid), g) in enumerate(groups):
@@ -123,7 +206,7 @@ def visibility_figure(study, max_lesions: int = 12) -> go.Figure:
             line=dict(color=OKABE_ITO[k % len(OKABE_ITO)]),
         )
     fig.update_xaxes(title="frame")
-    fig.update_yaxes(title="box area (pixels²)")
+    fig.update_yaxes(title=f"box area ({unit})")
     shown = min(max_lesions, len(groups))
     title = "Lesion visibility over time" + (
         f" (the first {shown} of {len(groups)} lesions)" if shown < len(groups) else ""
@@ -139,7 +222,8 @@ def _gray(image: np.ndarray, **axes) -> go.Heatmap:
 
 
 def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.Figure:
-    """``n`` frames spread over a clip with its ground-truth boxes."""
+    """``n`` frames spread over a clip with its ground-truth boxes (the clip with most boxes
+    unless ``clip_id`` is given); the title says when the clip has none."""
     if clip_id is None:
         counts = study.annotations.groupby("clip_id").size()
         clip_id = counts.idxmax() if len(counts) else study.clip_ids[0]
@@ -160,13 +244,22 @@ def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.F
             autorange="reversed", showticklabels=False, scaleanchor=f"x{k}", row=1, col=k
         )
         fig.update_xaxes(showticklabels=False, row=1, col=k)
-    fig = style_figure(fig, f"Clip {clip_id}: a lesion enters and leaves the imaging plane")
+    if len(boxes):
+        title = f"Clip {clip_id}: a lesion enters and leaves the imaging plane"
+    elif study.annotations.empty:
+        title = f"Clip {clip_id}: {n} frames (no lesion boxes: the study is not annotated)"
+    else:
+        title = f"Clip {clip_id}: {n} frames (a lesion-free scan)"
+    fig = style_figure(fig, title)
     fig.update_layout(width=min(220 * n, 880), height=300)
     return fig
 
 
-def intensity_figure(study, max_clips: int = 20, seed: int = 0) -> go.Figure:
-    """Gray-level histograms inside lesion boxes and in the rest of the B-mode image."""
+def intensity_figure(study, max_clips: int = 20, seed: int = 0) -> go.Figure | Note:
+    """Gray-level histograms inside lesion boxes and in the rest of the B-mode image (a
+    :class:`Note` when the study has no lesion boxes)."""
+    if study.annotations.empty:
+        return _nothing_to_draw(study, "intensity comparison")
     rng = np.random.default_rng(seed)
     inside, outside = [], []
     ids = [c for c in study.clip_ids if len(study.boxes(c))]

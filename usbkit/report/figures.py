@@ -33,10 +33,15 @@ from usbkit.style import GT_COLOR, OKABE_ITO, model_colors, rgba
 FONT = dict(family="Arial, Helvetica, sans-serif", size=15, color="#222")
 
 
+#: A transparent fill: boxes and other shapes are drawn as outlines only.
+NO_FILL = "rgba(0,0,0,0)"
+
+
 def add_box(
     fig: go.Figure, b, row: int, col: int, color: str, offset=(0, 0), dash: str | None = None
 ) -> None:
-    """Draw box ``b`` (anything with x0, y0, x1, y1) on a subplot, shifted by ``-offset``."""
+    """Draw box ``b`` (anything with x0, y0, x1, y1) on a subplot, shifted by ``-offset``:
+    an outline only, so the mass inside (its margin, its echo pattern) stays visible."""
     ox, oy = offset
     fig.add_shape(
         type="rect",
@@ -47,6 +52,8 @@ def add_box(
         row=row,
         col=col,
         line=dict(color=color, width=2, dash=dash),
+        fillcolor=NO_FILL,
+        opacity=1,
     )
 
 
@@ -61,6 +68,8 @@ def style_figure(fig: go.Figure, title: str) -> go.Figure:
         width=760,
         height=520,
     )
+    # simple_white fills every shape with black at 30% opacity: shapes are outlines here
+    fig.layout.template.layout.shapedefaults = dict(fillcolor=NO_FILL, opacity=1)
     return fig
 
 
@@ -362,29 +371,132 @@ def static_export() -> Iterator[None]:
         _write_batch(jobs)
 
 
-def _write_batch(jobs: list[tuple[go.Figure, Path, str, float]]) -> None:
-    """Render the images of ``jobs`` in one browser session (plotly's ``write_images``)."""
-    import plotly.io as pio
+#: Seconds Chromium may take to draw one static image before the image is retried; a busy
+#: machine (load 6 on two cores) needs far more than kaleido's own 90 s. ``USBKIT_EXPORT_TIMEOUT``
+#: (seconds) overrides it.
+EXPORT_TIMEOUT_S = 300.0
 
+#: How many more times the images that failed are drawn again, each in a fresh browser.
+EXPORT_RETRIES = 1
+
+
+def export_timeout_s() -> float:
+    """The time allowed to draw one static image (``USBKIT_EXPORT_TIMEOUT`` or the default)."""
+    value = os.environ.get("USBKIT_EXPORT_TIMEOUT", "")
+    try:
+        return float(value) if value.strip() else EXPORT_TIMEOUT_S
+    except ValueError:
+        raise UsbkitError(
+            f"USBKIT_EXPORT_TIMEOUT='{value}' is not a number of seconds",
+            fix="Set it to a number such as 600, or unset it",
+        ) from None
+
+
+def _write_batch(jobs: list[tuple[go.Figure, Path, str, float]]) -> None:
+    """Render the images of ``jobs`` in one browser session, then draw the ones that failed
+    again in a fresh one (:data:`EXPORT_RETRIES` times); an image still missing ends in an
+    error that names the cause: Chromium did not start, or the machine was too busy to draw
+    in time, or the reason Chromium gave."""
     from usbkit.safeio import atomic_path
 
+    timeout = export_timeout_s()
     with contextlib.ExitStack() as stack:
         tmps = [stack.enter_context(atomic_path(path)) for _, path, _, _ in jobs]
-        pio.write_images(
-            [fig for fig, _, _, _ in jobs],
-            tmps,
-            format=[fmt for _, _, fmt, _ in jobs],
-            scale=[scale for _, _, _, scale in jobs],
-        )
-        # kaleido reports a failed image by not writing it, not by raising
-        missing = [path for (_, path, _, _), tmp in zip(jobs, tmps) if not _written(tmp)]
-        if missing:
-            raise UsbkitError(
-                f"{len(missing)} static figure(s) could not be drawn by Chromium",
-                file=missing[0],
-                fix="Check that Chromium starts (apt-get install chromium), or use the HTML "
-                "figures beside them",
+        todo = list(range(len(jobs)))
+        errors: list[BaseException] = []
+        for _ in range(1 + EXPORT_RETRIES):
+            errors = _render([jobs[i] for i in todo], [tmps[i] for i in todo], timeout)
+            # kaleido reports a failed image by not writing it (and in its list of errors)
+            todo = [i for i in todo if not _written(tmps[i])]
+            if not todo:
+                return
+            if _browser_failure(errors):  # trying again would not start it either
+                break
+        raise _export_error([jobs[i][1] for i in todo], errors, timeout)
+
+
+def _render(jobs, tmps, timeout: float) -> list[BaseException]:
+    """One browser session drawing ``jobs`` into ``tmps`` at each figure's own size; the
+    errors it met (a browser that does not start is one error for all)."""
+    import kaleido
+    import plotly.io as pio
+    from plotly.io._utils import validate_coerce_fig_to_dict
+
+    specs = []
+    for (fig, _, fmt, scale), tmp in zip(jobs, tmps):
+        layout = fig.layout
+        specs.append(
+            dict(
+                fig=validate_coerce_fig_to_dict(fig, True),
+                path=Path(tmp),
+                opts=dict(
+                    format=fmt,
+                    width=layout.width or pio.defaults.default_width,
+                    height=layout.height or pio.defaults.default_height,
+                    scale=scale,
+                ),
             )
+        )
+    kopts = {"timeout": timeout}
+    for key in ("plotlyjs", "mathjax"):
+        if getattr(pio.defaults, key, None):
+            kopts[key] = getattr(pio.defaults, key)
+    try:
+        errors = kaleido.write_fig_from_object_sync(specs, kopts=kopts, cancel_on_error=False)
+    except Exception as exc:  # noqa: BLE001 - the browser did not start: said by _export_error
+        return [exc]
+    return [e for e in (errors or ()) if e is not None]
+
+
+#: Errors of kaleido and its browser driver that mean Chromium did not start or died.
+_BROWSER_ERRORS = (
+    "ChromeNotFoundError",
+    "BrowserFailedError",
+    "BrowserDepsError",
+    "BrowserClosedError",
+    "ChannelClosedError",
+    "FileNotFoundError",
+    "PermissionError",
+)
+
+
+def _browser_failure(errors: list[BaseException]) -> BaseException | None:
+    """The error saying Chromium did not start (or died), if one is among ``errors``."""
+    return next((e for e in errors if type(e).__name__ in _BROWSER_ERRORS), None)
+
+
+def _export_error(missing: list[Path], errors: list[BaseException], timeout: float):
+    """The one-paragraph error for static images still missing after the retries."""
+    import asyncio
+
+    n = f"{len(missing)} static figure(s)"
+    beside = "the HTML figures beside them are complete"
+    cause = _browser_failure(errors)
+    if cause is not None:
+        said = str(cause.args[0] if cause.args else cause).split(". ")[0].rstrip(".")
+        return UsbkitError(
+            f"{n} could not be drawn: Chromium did not start ({said}; the browser tried: "
+            f"{os.environ.get('BROWSER_PATH') or 'none found'})",
+            file=missing[0],
+            fix="Install Chromium (apt-get install chromium) or name it with BROWSER_PATH, "
+            f"and run the command again; {beside}",
+        )
+    if errors and all(isinstance(e, TimeoutError | asyncio.TimeoutError) for e in errors):
+        return UsbkitError(
+            f"{n} could not be drawn: Chromium took longer than {timeout:g} s for each "
+            f"(tried {1 + EXPORT_RETRIES} times). Chromium is installed and started; the "
+            "computer was too busy (other programs are using the processor)",
+            file=missing[0],
+            fix="Run the command again when the computer is less busy, or allow more time "
+            f"with USBKIT_EXPORT_TIMEOUT=SECONDS; {beside}",
+        )
+    said = "; ".join(sorted({f"{type(e).__name__}: {e}".strip() for e in errors})[:3])
+    return UsbkitError(
+        f"{n} could not be drawn by Chromium ({said or 'no reason given'})",
+        file=missing[0],
+        fix=f"Run the command again; if it fails the same way, report it with this message; "
+        f"{beside}",
+    )
 
 
 def _written(path: Path) -> bool:
@@ -400,10 +512,7 @@ def write_static(fig: go.Figure, path: str | Path, fmt: str, scale: float = 1) -
     if _PENDING is not None:
         _PENDING.append((fig, path, fmt, scale))
         return path
-    from usbkit.safeio import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.write_image(tmp, format=fmt, scale=scale)
+    _write_batch([(fig, path, fmt, scale)])
     return path
 
 
@@ -480,20 +589,31 @@ def literature_table(results: dict) -> pd.DataFrame:
 
     COCO AP, AP50, AP75, Pr80, Pr90 (frame level, all frames pooled) and FP80 / FP90 (false-
     positive chains per minute at frame recall 0.8 / 0.9) with each clip's own frame rate and
-    at the literature's 30 fps; rounded to three decimals; blank where undefined (a recall
-    level the model never reaches).
+    at the literature's 30 fps; rounded to three decimals. A recall level the model never
+    reaches reads "not reached", and the column "frame recall reached" gives the IoU-0.5
+    frame recall it does reach with every mark kept.
     """
     rows = {}
     for name, m in results["models"].items():
         lit = m["literature"]
         row = {k.upper() if k != "ap" else "AP (0.5:0.95)": lit[k] for k in ("ap", "ap50", "ap75")}
+        if "max_recall" in lit:
+            row["frame recall reached"] = lit["max_recall"]
         row.update({"Pr80": lit["pr80"], "Pr90": lit["pr90"]})
         for level in ("fp80", "fp90"):
             row[f"{level.upper()} (own fps)"] = lit[level]["own_fps"]
             row[f"{level.upper()} (30 fps)"] = lit[level]["fps30"]
         rows[name] = row
     table = pd.DataFrame(rows).T.astype(float)
-    return table.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    text = table.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    for name, m in results["models"].items():
+        lit = m["literature"]
+        for level, cols in (("80", ("Pr80", "FP80 (own fps)", "FP80 (30 fps)")),
+                            ("90", ("Pr90", "FP90 (own fps)", "FP90 (30 fps)"))):  # fmt: skip
+            if lit[f"pr{level}"] is None and lit.get("ap50") is not None:
+                for col in cols:  # the model never reaches this share of the lesion frames
+                    text.loc[name, col] = "not reached"
+    return text
 
 
 def ttfd_table(results: dict) -> pd.DataFrame:
@@ -514,16 +634,20 @@ def ttfd_table(results: dict) -> pd.DataFrame:
             )
     for c in results.get("ttfd_comparisons", []):
         d = c["median_diff_seconds"]
-        rows.append(
-            {
-                "model": f"{c['a']} - {c['b']}",
-                "FP/scan": c["fp_rate"],
-                "found": c["n_both"],
-                "not found": "",
-                "median s (IQR)": "n/a" if d is None else f"{d:+.2f} (paired median)",
-                "P (Wilcoxon)": format_p(c["wilcoxon_p"]),
-            }
-        )
+        row = {
+            "model": f"{c['a']} - {c['b']}",
+            "FP/scan": c["fp_rate"],
+            "found": c["n_both"],
+            "not found": "",
+            "median s (IQR)": "n/a" if d is None else f"{d:+.2f} (paired median)",
+            "P (Wilcoxon)": format_p(c["wilcoxon_p"]),
+        }
+        if c.get("n_a_first") is not None:  # who is first, so a median of 0 cannot mislead
+            row["marked first"] = (
+                f"{c['a']} {c['n_a_first']}, {c['b']} {c['n_b_first']}, same frame "
+                f"{c['n_same']} (mean {c['mean_diff_seconds']:+.2f} s)"
+            )
+        rows.append(row)
     return pd.DataFrame(rows).fillna("").set_index(["model", "FP/scan"])
 
 

@@ -10,11 +10,13 @@ and ``USBKIT_WORKSPACE`` set, so every relative path in the notebooks (``out =
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -43,14 +45,48 @@ def prepare_workspace(folder: str | Path) -> Path:
     return dest
 
 
-def lab_command(folder: Path, notebook: str, port: int | None, open_browser: bool) -> list[str]:
-    """The command line that starts JupyterLab on ``notebook`` in ``folder``."""
+#: The JupyterLab plug-in that asks "Would you like to get notified about official Jupyter
+#: news?" and fetches news from the internet; ``usbkit lab`` turns it off.
+NEWS_PLUGIN = "@jupyterlab/apputils-extension:announcements"
+
+
+def running_as_root() -> bool:
+    """Whether this process runs as the system administrator (root), as in many containers,
+    cloud machines and WSL; Jupyter refuses to start there without ``--allow-root``."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def lab_command(
+    folder: Path,
+    notebook: str,
+    port: int | None,
+    open_browser: bool,
+    extra: list[str] | tuple[str, ...] = (),
+    as_root: bool = False,
+) -> list[str]:
+    """The command line that starts JupyterLab on ``notebook`` in ``folder``: ``extra`` are
+    Jupyter's own options, passed through as given; ``as_root`` adds ``--allow-root`` (unless
+    ``extra`` has it already); the news feed is never fetched."""
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}"]
+    cmd.append("--LabApp.news_url=None")
     if port is not None:
         cmd.append(f"--port={port}")
     if not open_browser:
         cmd.append("--no-browser")
-    return [*cmd, str(Path("notebooks") / notebook)]
+    if as_root and "--allow-root" not in extra:
+        cmd.append("--allow-root")
+    return [*cmd, *extra, str(Path("notebooks") / notebook)]
+
+
+def write_lab_config(folder: str | Path) -> Path:
+    """Write, in ``folder``, a Jupyter configuration folder that turns the news pop-up off
+    (the announcements plug-in disabled); put it on ``JUPYTER_CONFIG_PATH`` to use it. The
+    user's own Jupyter settings are neither read nor changed by it."""
+    config = Path(folder) / "labconfig"
+    config.mkdir(parents=True, exist_ok=True)
+    page = {"disabledExtensions": {NEWS_PLUGIN: True}}
+    (config / "page_config.json").write_text(json.dumps(page, indent=1), encoding="utf-8")
+    return Path(folder)
 
 
 def start_lab(
@@ -58,8 +94,14 @@ def start_lab(
     notebook: str = "04_scrub",
     port: int | None = None,
     open_browser: bool = True,
+    extra: list[str] | tuple[str, ...] = (),
 ) -> int:
-    """Start JupyterLab (until it is stopped with Ctrl-C); returns its exit code."""
+    """Start JupyterLab (until it is stopped with Ctrl-C); returns its exit code.
+
+    ``extra`` are further JupyterLab options, passed on unchanged (``usbkit lab -- --ip
+    0.0.0.0``). Run as root, ``--allow-root`` is added and one line says so. Jupyter's news
+    pop-up is off (a configuration folder of this run only, removed when the server stops).
+    """
     folder = Path(folder).resolve()
     name = notebook if notebook.endswith(".ipynb") else f"{notebook}.ipynb"
     if Path(name).stem not in NOTEBOOKS:
@@ -67,9 +109,22 @@ def start_lab(
             f"there is no notebook '{notebook}'", fix=f"Use one of: {', '.join(NOTEBOOKS)}"
         )
     prepare_workspace(folder)
-    env = {**os.environ, WORKSPACE_ENV: str(folder)}
-    print(f"JupyterLab with usbkit, workspace {folder} (stop it with Ctrl-C) ...", flush=True)
-    return subprocess.call(lab_command(folder, name, port, open_browser), cwd=folder, env=env)
+    as_root = running_as_root()
+    with tempfile.TemporaryDirectory(prefix="usbkit-lab-") as scratch:
+        config = write_lab_config(scratch)
+        config_path = os.pathsep.join(
+            p for p in (str(config), os.environ.get("JUPYTER_CONFIG_PATH", "")) if p
+        )
+        env = {**os.environ, WORKSPACE_ENV: str(folder), "JUPYTER_CONFIG_PATH": config_path}
+        if as_root and "--allow-root" not in extra:
+            print(
+                "usbkit lab: running as root (administrator), so Jupyter is started with "
+                "--allow-root.",
+                flush=True,
+            )
+        print(f"JupyterLab with usbkit, workspace {folder} (stop it with Ctrl-C) ...", flush=True)
+        command = lab_command(folder, name, port, open_browser, extra, as_root)
+        return subprocess.call(command, cwd=folder, env=env)
 
 
 # Scripted JupyterLab: the browser tests, the scrubber benchmark and the README's screenshot

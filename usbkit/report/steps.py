@@ -81,6 +81,40 @@ def start_run(
     return run
 
 
+def cohort_note(run: Run, preset: str, patients: int | None = None) -> str:
+    """One sentence: which cohort this run uses and whether the notebook's ``preset`` (and
+    ``patients``) made it. The synthetic cohort is made once, by the first notebook run on
+    ``out``; a later notebook with another preset keeps using it, and says so."""
+    import json
+
+    study = run.path(run.study)
+    config = study / "synth_config.json"
+    if study.resolve() != (run.folder / "study").resolve() or not config.is_file():
+        return (
+            f"Cohort: your study {study} ({run.load_study().manifest['patient_id'].nunique()} "
+            f"patients, given as the study parameter); the preset parameter ('{preset}') "
+            "makes the built-in synthetic cohort when no study is given, and is not used."
+        )
+    try:
+        made = json.loads(config.read_text(encoding="utf-8"))
+        made_preset, made_patients = made.get("preset"), made.get("patients")
+    except (OSError, ValueError):
+        made_preset, made_patients = None, None
+    text = (
+        f"Cohort: the built-in synthetic cohort in {study} (preset '{made_preset}', "
+        f"{made_patients} patients)"
+    )
+    asked = preset != made_preset or (patients is not None and patients != made_patients)
+    if asked:
+        wanted = f"preset '{preset}'" + (f", {patients} patients" if patients else "")
+        return (
+            f"{text}, made earlier in this run folder; the {wanted} asked for here is not "
+            "used. To work on that cohort, give another `out` folder (or remove this one's "
+            "study/ folder) and run the notebooks again from 1."
+        )
+    return f"{text}; the preset parameter is '{preset}'."
+
+
 def train_or_load(
     run: Run,
     train: bool = False,
@@ -168,27 +202,33 @@ def loss_figure(logs: dict[str, pd.DataFrame]) -> go.Figure:
         ("val_sensitivity", f"validation sensitivity at {TrainConfig.val_fp_rate:g} FP/scan"),
         ("val_ap50", "validation AP50 (frame level)"),
     )
-    fig = make_subplots(1, len(panels), subplot_titles=[t for _, t in panels])
+    # two by two, so that each panel's title fits above it (side by side they overlapped)
+    fig = make_subplots(
+        2, 2, subplot_titles=[t for _, t in panels], vertical_spacing=0.18, horizontal_spacing=0.1
+    )
+    cells = [(1, 1), (1, 2), (2, 1), (2, 2)]
     for name, log in logs.items():
         if log.empty:
             continue
-        for col, (key, _) in enumerate(panels, start=1):
+        for k, (key, _) in enumerate(panels):
             if key not in log:
                 continue
+            row, col = cells[k]
             fig.add_scatter(
                 x=log["epoch"],
                 y=log[key],
                 name=name,
-                showlegend=col == 1,
-                line=dict(color=colors[name], dash=None if col == 1 else "dot"),
-                row=1,
+                showlegend=k == 0,
+                line=dict(color=colors[name], dash=None if k == 0 else "dot"),
+                row=row,
                 col=col,
             )
     fig.update_xaxes(title="epoch")
-    for col in (2, 3, 4):
-        fig.update_yaxes(tickformat=".0%" if col == 3 else ".2f", row=1, col=col)
+    for k in (1, 2, 3):
+        row, col = cells[k]
+        fig.update_yaxes(tickformat=".0%" if k == 2 else ".2f", row=row, col=col)
     fig = style_figure(fig, "Training")
-    fig.update_layout(width=1100, height=330)
+    fig.update_layout(width=900, height=620)
     return fig
 
 

@@ -10,7 +10,11 @@
 
 A clip is a video (MP4, AVI, MOV, MKV, ...), a DICOM cine, an animated GIF, a still image or a
 folder of PNG/JPEG frames. Its clip id is its file name without the suffix (so an
-``annotations.csv`` written beside the clips names them as you see them). No split is needed
+``annotations.csv`` written beside the clips names them as you see them); a name found in
+several patient folders gets the folder in front (``P01/cine1`` -> ``P01_cine1``). Every
+problem of ``annotations.csv`` (its own rows, and boxes past a clip's end or outside its
+frame) is listed in one error, each with its row. Boxes drawn on key frames only are warned
+about, or filled by linear interpolation with ``interpolate=True`` (``--interpolate``). No split is needed
 to view clips and their detections; without ``annotations.csv`` every clip is a study of its
 own that the detectors and the viewer can read, while sensitivity needs annotations.
 """
@@ -19,9 +23,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from usbkit.errors import UsbkitError
+from usbkit.errors import Problem, UsbkitError
+from usbkit.io.check import warn_frame_gaps
 from usbkit.io.decode import DICOM_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, folder_frames
 from usbkit.io.formats.writer import StudyWriter, safe_name
+from usbkit.io.keyframes import fill_key_frames
 from usbkit.io.notices import warn
 from usbkit.io.study import parse_annotations, read_table
 
@@ -72,7 +78,85 @@ def find_clips(src: Path) -> tuple[list[tuple[Path, str]], list[Path]]:
     return clips, other
 
 
-def import_clips(src: Path, out: Path, overwrite: bool = False) -> Path:
+def clip_ids(clips: list[tuple[Path, str]], src: Path) -> list[str]:
+    """The clip id of each clip: its file name without the suffix, or, where that name occurs
+    in more than one patient folder (scanners export ``IMG0001.dcm`` in every folder),
+    ``<patient folder>_<name>`` (``P01/cine1`` -> ``P01_cine1``); one line says so. Two clips
+    that still share an id are refused."""
+    names = [safe_name(path.stem if path.is_file() else path.name) for path, _ in clips]
+    folders: dict[str, set[str]] = {}
+    for (path, patient), name in zip(clips, names):
+        if path.parent != src:  # in a patient's folder
+            folders.setdefault(name, set()).add(patient)
+    shared = {name for name, patients in folders.items() if len(patients) > 1}
+    ids = [
+        safe_name(f"{patient}_{name}") if name in shared and path.parent != src else name
+        for (path, patient), name in zip(clips, names)
+    ]
+    seen: dict[str, Path] = {}
+    for (path, _), clip_id in zip(clips, ids):
+        if clip_id in seen:
+            raise UsbkitError(
+                f"two clips would both be called '{clip_id}' ({seen[clip_id]} and "
+                f"{path.relative_to(src)}); a clip id is the file name without its suffix "
+                "(with its patient folder in front when the name occurs in several folders)",
+                file=src,
+                fix="Rename one of them",
+            )
+        seen[clip_id] = path.relative_to(src)
+    if shared:
+        renamed = [
+            f"{path.relative_to(src).as_posix()} -> {clip_id}"
+            for (path, _), name, clip_id in zip(clips, names, ids)
+            if name in shared and path.parent != src
+        ]
+        print(
+            f"usbkit import: {len(renamed)} clips share a file name with a clip of another "
+            f"patient, so their clip id starts with the patient folder: "
+            f"{', '.join(renamed[:4])}{', ...' if len(renamed) > 4 else ''}",
+            flush=True,
+        )
+    return ids
+
+
+def _media_problems(boxes, clips, ids, ann_path: Path) -> list[Problem]:
+    """The rows of ``boxes`` (valid in themselves) that do not fit their clip's media: past
+    its last frame or outside its frame; each clip with boxes is opened once."""
+    from usbkit.io.check import _box_problems
+    from usbkit.io.clip import ReaderSettings, open_clip
+
+    problems: list[Problem] = []
+    paths = dict(zip(ids, (path for path, _ in clips)))
+    for cid, sub in boxes.groupby("clip_id", sort=False):
+        try:
+            media = open_clip(paths[cid], ReaderSettings(crop=False))
+        except UsbkitError:
+            continue  # the clip itself is refused, with its reason, when it is imported
+        problems += _box_problems(sub, media, cid, ann_path)
+    return problems
+
+
+def _problems_error(problems: list[Problem], ann_path: Path) -> UsbkitError:
+    """Every problem of the annotations beside the clips, each with its row, in one error."""
+    problems = sorted(problems, key=lambda p: p.row if p.row is not None else 0)
+    here = "which is not one of the clips in this folder"
+    problems = [
+        Problem(p.file, p.row, p.message.replace("which is not in manifest.csv", here))
+        for p in problems
+    ]
+    lines = "\n".join(
+        f"  - {'row ' + str(p.row) + ': ' if p.row is not None else ''}{p.message}"
+        for p in problems
+    )
+    return UsbkitError(
+        f"the annotations beside the clips have {len(problems)} problem(s) (rows counted as "
+        f"in a spreadsheet, the header is row 1):\n{lines}\nClip ids are the clips' file "
+        "names without suffix; fix these rows and run `usbkit import clips` again",
+        file=ann_path,
+    )
+
+
+def import_clips(src: Path, out: Path, overwrite: bool = False, interpolate: bool = False) -> Path:
     """Make a study of a folder of clips (with or without annotations).
 
     Parameters
@@ -83,6 +167,10 @@ def import_clips(src: Path, out: Path, overwrite: bool = False) -> Path:
         The new study folder.
     overwrite : bool
         Replace an earlier ``usbkit import`` output at ``out``.
+    interpolate : bool
+        ``annotations.csv`` boxes lesions on key frames only: fill the frames between two
+        boxes of a lesion by linear interpolation (:func:`usbkit.io.keyframes.fill_key_frames`,
+        as CVAT does). Without it, a lesion whose boxes skip frames is only warned about.
 
     Returns
     -------
@@ -109,33 +197,26 @@ def import_clips(src: Path, out: Path, overwrite: bool = False) -> Path:
             file=src,
             fix="Move them elsewhere if one of them is a clip in an unusual format",
         )
-    ids = {}
-    for path, _ in clips:
-        clip_id = safe_name(path.stem if path.is_file() else path.name)
-        if clip_id in ids:
-            raise UsbkitError(
-                f"two clips would both be called '{clip_id}' ({ids[clip_id]} and "
-                f"{path.relative_to(src)}); a clip id is the file name without its suffix",
-                file=src,
-                fix="Rename one of them",
-            )
-        ids[clip_id] = path.relative_to(src)
+    ids = clip_ids(clips, src)
     boxes = None
     ann_path = src / ANNOTATIONS
     if ann_path.is_file():
         boxes, problems = parse_annotations(read_table(ann_path, "annotations"), ann_path, set(ids))
+        if not any(p.row == 1 for p in problems):  # the columns are there: check the media
+            problems += _media_problems(boxes, clips, ids, ann_path)
         if problems:
-            shown = "; ".join(str(p) for p in problems[:5])
-            raise UsbkitError(
-                f"the annotations beside the clips have {len(problems)} problem(s): {shown}",
-                file=ann_path,
-                fix="Clip ids are the clips' file names without suffix; fix these rows",
-            )
+            raise _problems_error(problems, ann_path)
+        if interpolate:
+            boxes, added = fill_key_frames(boxes)
+            if added:
+                print(f"usbkit import: {added} boxes filled in by interpolation between key frames")
+        else:
+            warn_frame_gaps(boxes, ann_path)
     with StudyWriter(out, source=src, overwrite=overwrite) as w:
         for (path, patient), clip_id in zip(clips, ids):
             suffix = path.suffix.lower() if path.is_file() else ""
             rel = w.copy_media(path, w.media_name(clip_id, suffix, folder=patient))
-            w.add_clip(clip_id, patient, rel, source=str(ids[clip_id]))
+            w.add_clip(clip_id, patient, rel, source=str(path.relative_to(src)))
         if boxes is not None:
             for b in boxes.itertuples(index=False):
                 label = getattr(b, "label", None)

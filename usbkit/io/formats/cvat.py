@@ -19,6 +19,7 @@ from pathlib import Path
 from usbkit.errors import UsbkitError
 from usbkit.io.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from usbkit.io.formats.writer import StudyWriter, safe_name
+from usbkit.io.keyframes import interpolate_between
 from usbkit.io.values import COORDINATE, FRAME, to_number
 
 _FIX = "Correct the CVAT file, or export it again from CVAT ('CVAT for video 1.1')"
@@ -152,11 +153,9 @@ def parse_cvat_tracks(xml_path: Path) -> tuple[dict, list[dict]]:
             if out:
                 continue
             boxes[f] = (c, occ)
-            if nxt is not None and nxt[0] > f + 1:
-                f2, c2 = nxt[0], nxt[1]
-                for g in range(f + 1, f2):
-                    a = (g - f) / (f2 - f)
-                    boxes[g] = ([u + a * (v - u) for u, v in zip(c, c2)], occ)
+            if nxt is not None:
+                for g, between in interpolate_between(f, c, nxt[0], nxt[1]):
+                    boxes[g] = (between, occ)
         tracks.append({"id": tid, "label": track.get("label"), "boxes": boxes})
     return meta, tracks
 
