@@ -1,10 +1,15 @@
 """A self-contained HTML viewer page per clip: no kernel, no server, works offline.
 
 The page runs the very same front end as the JupyterLab scrubber (``assets/viewer.js`` and
-``viewer.css``, inlined), with the frames embedded as compressed JPEG (the cropped B-mode
+``viewer.css``, inlined), with the frames embedded as compressed images (the cropped B-mode
 image only, no burned-in text) and the ground truth and marks as data: slider, keys, play,
-thresholds, the timeline and next miss / next false positive all work in any browser,
-offline. Marks below :data:`usbkit.viewer.clipview.MIN_SHOWN_SCORE` are left out.
+thresholds, the timeline and previous / next miss, false positive (or mark, on clips without
+annotations) all work in any browser, offline. Marks below
+:data:`usbkit.viewer.clipview.MIN_SHOWN_SCORE` are left out.
+
+Frames are stored as WebP at quality :data:`PAGE_QUALITY` (every current browser decodes it):
+about half the bytes of the JPEG the JupyterLab widget sends, so that a page of a clip of
+a few seconds is a few hundred kB (docs/viewer.md#static-pages gives measured sizes).
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from usbkit.safeio import write_text
 from usbkit.viewer.clipview import ClipView
 
 ASSETS = Path(__file__).with_name("assets")
+#: Image format and quality of the frames of a static page.
+PAGE_FORMAT, PAGE_QUALITY = "WEBP", 50
+MIME = {"JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -37,22 +45,30 @@ const data = __DATA__;
 const raw = atob(data.frames_b64);
 const bytes = new Uint8Array(raw.length);
 for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-const values = {clip: data.clip, frames: bytes, offsets: data.offsets, frame: 0, thresholds: {}};
+const values = {clip: data.clip, frames: bytes, offsets: data.offsets, mime: data.mime,
+                frame: 0, thresholds: {}};
+const handlers = {};
 const model = {
   get: k => values[k],
   set: (k, v) => { values[k] = v; },
-  on: () => {},
+  on: (e, f) => { (handlers[e] = handlers[e] || []).push(f); },
   off: () => {},
   save_changes: () => {},
+  // what a kernel does in JupyterLab (a new clip, a moved frame); used by the tests
+  send: (k, v) => { values[k] = v; (handlers["change:" + k] || []).forEach(f => f()); },
 };
+document.getElementById("__ID__").usbkitModel = model;
 render({model, el: document.getElementById("__ID__")});
 </script>
 """
 
 
-def static_viewer_html(clip: dict, frames: bytes, offsets: list[int], element_id: str) -> str:
+def static_viewer_html(
+    clip: dict, frames: bytes, offsets: list[int], element_id: str, mime: str = "image/jpeg"
+) -> str:
     """The viewer as a self-contained HTML fragment (its JavaScript, style and data inline):
-    what a static page holds, and what the report puts where a notebook showed the widget."""
+    what a static page holds, and what the report puts where a notebook showed the widget.
+    ``mime`` is the type of the frame images."""
     js = (
         (ASSETS / "viewer.js").read_text(encoding="utf-8").replace("export default { render };", "")
     )
@@ -60,6 +76,7 @@ def static_viewer_html(clip: dict, frames: bytes, offsets: list[int], element_id
         "clip": clip,
         "frames_b64": base64.b64encode(frames).decode(),
         "offsets": list(offsets),
+        "mime": mime,
     }
     return (
         SNIPPET.replace("__ID__", element_id)
@@ -71,9 +88,10 @@ def static_viewer_html(clip: dict, frames: bytes, offsets: list[int], element_id
 
 def static_page_html(view: ClipView) -> str:
     """The HTML text of the self-contained viewer page of one clip."""
-    frames, offsets = view.encoded_frames(quality=70)
+    frames, offsets = view.encoded_frames(quality=PAGE_QUALITY, fmt=PAGE_FORMAT)
     return PAGE.replace("__TITLE__", html.escape(f"clip {view.clip_id}")).replace(
-        "__VIEWER__", static_viewer_html(view.payload(), frames, offsets, "usbkit-app")
+        "__VIEWER__",
+        static_viewer_html(view.payload(), frames, offsets, "usbkit-app", MIME[PAGE_FORMAT]),
     )
 
 
@@ -90,6 +108,7 @@ def write_pages(
     clip_ids,
     hit: str = "center",
     threshold_notes: dict[str, str] | None = None,
+    annotated: bool | None = None,
 ) -> list[Path]:
     """Write one static viewer page per clip into ``folder``; returns the paths.
 
@@ -109,13 +128,24 @@ def write_pages(
         The run's hit rule.
     threshold_notes : dict of str to str, optional
         Where each starting threshold comes from (shown under its slider).
+    annotated : bool, optional
+        Whether the clips are annotated (default: whether the study has any lesion); when
+        not, marks are shown without being called hits or false positives.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     shown = {n: min(t, 1.0) for n, t in thresholds.items()}
     return [
         write_static_page(
-            ClipView(study, cid, detections, shown, hit=hit, threshold_notes=threshold_notes),
+            ClipView(
+                study,
+                cid,
+                detections,
+                shown,
+                hit=hit,
+                threshold_notes=threshold_notes,
+                annotated=annotated,
+            ),
             folder / f"{cid}.html",
         )
         for cid in clip_ids
