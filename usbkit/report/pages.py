@@ -83,8 +83,9 @@ class ClipPages:
 
 
 def clip_table(scrubber) -> pd.DataFrame:
-    """One row per clip the scrubber lists: ``clip_id``, ``patient_id``, ``outcome`` (per
-    model, in words), ``priority`` (lower: written first when pages are capped)."""
+    """One row per clip the scrubber lists: ``clip_id``, ``patient_id``, ``lesions`` (their
+    number, or "not annotated"), ``outcome: NAME`` per model and ``outcome`` (all of it) in
+    words, ``priority`` (lower: written first when pages are capped)."""
     from usbkit.evaluation.froc import link_tracks
     from usbkit.viewer.clipview import MIN_SHOWN_SCORE
 
@@ -111,26 +112,35 @@ def clip_table(scrubber) -> pd.DataFrame:
                 top = pd.Series(d["score"].to_numpy(float)).groupby(tid).max()
                 counts.append(int((top >= thr[name]).sum()))
             rows[f"{name}: marks"] = counts
-        rows["outcome"] = [
-            "not annotated; " + "; ".join(f"{n}: {_n(r[f'{n}: marks'], 'mark')}" for n in names)
-            for _, r in rows.iterrows()
-        ]
-        rows["priority"] = 0
-        return rows
-    texts, priority = [], []
-    for _, r in rows.iterrows():
-        parts = []
+        rows["lesions"] = "not annotated"
         for n in names:
-            found, missed, fp = r[f"{n}: found"], r[f"{n}: missed"], r[f"{n}: FP marks"]
-            lesions = found + missed
-            what = f"found {found} of {_n(lesions, 'lesion')}" if lesions else "no lesion (normal)"
-            parts.append(f"{n}: {what}, {_n(fp, 'false positive')}")
-        texts.append("; ".join(parts))
+            rows[f"outcome: {n}"] = [_n(k, "mark") for k in rows[f"{n}: marks"]]
+        rows["priority"] = 0
+        return _joined(rows, names)
+    lesions, priority = [], []
+    for _, r in rows.iterrows():
+        k = r[f"{names[0]}: found"] + r[f"{names[0]}: missed"]
+        lesions.append(str(int(k)) if k else "none (lesion-free)")
         disagree = any(r[f"{b} found, {a} missed"] > 0 for a, b in itertools.permutations(names, 2))
         miss = any(r[f"{n}: missed"] > 0 for n in names)
         fp = any(r[f"{n}: FP marks"] > 0 for n in names)
         priority.append(0 if disagree else 1 if miss else 2 if fp else 3)
-    rows["outcome"], rows["priority"] = texts, priority
+    rows["lesions"], rows["priority"] = lesions, priority
+    for n in names:
+        texts = []
+        for _, r in rows.iterrows():
+            found, missed, fp = r[f"{n}: found"], r[f"{n}: missed"], r[f"{n}: FP marks"]
+            lesion = f"found {found} of {found + missed}, " if found + missed else ""
+            texts.append(lesion + _n(fp, "false positive"))
+        rows[f"outcome: {n}"] = texts
+    return _joined(rows, names)
+
+
+def _joined(rows: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    rows["outcome"] = [
+        f"lesions: {r['lesions']}; " + "; ".join(f"{n}: {r[f'outcome: {n}']}" for n in names)
+        for _, r in rows.iterrows()
+    ]
     return rows
 
 
@@ -209,10 +219,12 @@ def index_html(table: pd.DataFrame, result: ClipPages, scrubber) -> str:
             "missed, and false positives (one per linked track, as the report counts them)."
         )
     else:
+        thr = ", ".join(f"{n} ≥ {scrubber.thresholds[n]:.2f}" for n in names)
         intro = (
             "No lesion is annotated in these clips, so no mark is called a hit or a false "
             "positive: each clip lists how many marks (linked tracks) each model shows at "
-            "the threshold its viewer starts at."
+            f"the threshold its viewer starts at ({html.escape(thr)}; "
+            f"{html.escape(scrubber.threshold_notes.get(names[0], ''))})."
         )
     left = ""
     if result.left_out:
@@ -231,9 +243,11 @@ def index_html(table: pd.DataFrame, result: ClipPages, scrubber) -> str:
             if page
             else "no page"
         )
+        cells = [cid, r["patient_id"], r["lesions"], *(r[f"outcome: {n}"] for n in names)]
         rows.append(
-            f"<tr><td>{html.escape(str(cid))}</td><td>{html.escape(str(r['patient_id']))}</td>"
-            f"<td>{html.escape(r['outcome'])}</td><td>{link}</td></tr>"
+            "<tr>"
+            + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+            + f"<td>{link}</td></tr>"
         )
     return "\n".join(
         [
@@ -248,7 +262,9 @@ def index_html(table: pd.DataFrame, result: ClipPages, scrubber) -> str:
             left,
             "<p>Each page is the clip viewer as one file that opens offline in any browser: "
             "the frames, the marks and, where there are annotations, the lesions.</p>",
-            "<table><tr><th>clip</th><th>patient</th><th>outcome</th><th>viewer page</th></tr>",
+            "<table><tr><th>clip</th><th>patient</th><th>lesions</th>"
+            + "".join(f"<th>{html.escape(n)}</th>" for n in names)
+            + "<th>viewer page</th></tr>",
             *rows,
             f"</table><p style='color:#777'>{len(result.pages)} pages, "
             f"{result.megabytes:.1f} MB.</p></body></html>",

@@ -221,6 +221,7 @@ function render({ model, el }) {
     if (bm) ctx.drawImage(bm, 0, 0, canvas.width, canvas.height);
     else { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, canvas.width, canvas.height); }
     const dpr = state.tdpr || 1;
+    drawFocus(f, s, dpr);  // under the marks, so that their scores stay readable
     if (state.showMarks) {
       ctx.font = `${Math.round(11 * dpr)}px Arial, sans-serif`;
       clip.models.forEach(m => {
@@ -263,7 +264,6 @@ function render({ model, el }) {
         ctx.stroke();
       }
     }
-    drawFocus(f, s, dpr);
     const inView = lesionsOn(f).length;
     const seen = !state.judged ? "not annotated"
       : inView ? `${inView} lesion${inView > 1 ? "s" : ""} in view` : "no lesion in view";
