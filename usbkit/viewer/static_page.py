@@ -8,8 +8,8 @@ annotations) all work in any browser, offline. Marks below
 :data:`usbkit.viewer.clipview.MIN_SHOWN_SCORE` are left out.
 
 Frames are stored as WebP at quality :data:`PAGE_QUALITY` (every current browser decodes it):
-about half the bytes of the JPEG the JupyterLab widget sends, so that a page of a clip of
-a few seconds is a few hundred kB (docs/viewer.md#static-pages gives measured sizes).
+about half the bytes of JPEG at quality 70: a page of a clip of 40-55 frames is 0.4-0.6 MB
+(docs/command-line.md#static-viewer-pages gives the measured sizes).
 """
 
 from __future__ import annotations
