@@ -87,11 +87,15 @@ def test_own_clips_detect_view_and_report_without_claiming_sensitivity(own_clips
     assert "sensitivity at FP/scan" not in index and "McNemar" not in index
     assert not (out / "results" / "results.json").exists()
     assert "03_compare: not run" in index
-    pages = sorted((out / "scrubber").glob("*.html"))
-    assert pages
+    # a viewer page for every clip (they are the report here), listed with "not annotated"
+    pages = sorted(p for p in (out / "scrubber").glob("*.html") if p.name != "index.html")
+    assert [p.stem for p in pages] == ["left_breast", "right_breast", "scan_3"]
+    listing = (out / "scrubber" / "index.html").read_text()
+    assert listing.count("not annotated") == 3 and "scrubber/index.html" in index
     data = json.loads(re.search(r"const data = (\{.*?\});\n", pages[0].read_text(), re.S).group(1))
     models = data["clip"]["models"]
     assert all("operating point" in m["threshold_note"] for m in models)
+    assert data["clip"]["annotated"] is False  # marks shown, not called false positives
     # no DICOM patient name anywhere in what was written
     for f in out.rglob("*"):
         if f.is_file() and f.suffix in (".html", ".json", ".csv", ".ipynb"):

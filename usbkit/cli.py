@@ -394,6 +394,7 @@ def _cmd_report(args) -> int:
         epochs=args.epochs,
         bootstrap=args.bootstrap,
         overwrite=args.overwrite,
+        pages=_pages_option(args.pages),
     )
     if args.figures:
         check_figures_dir(args.figures, args.overwrite)  # refused before any work
@@ -402,6 +403,14 @@ def _cmd_report(args) -> int:
         copy_figures(index, args.figures, overwrite=args.overwrite)
     print(f"report written: {index}")
     return 0
+
+
+def _pages_option(value: str) -> str:
+    """``--pages N|all`` checked before anything runs (a typo fails at once)."""
+    from usbkit.report.pages import parse_pages
+
+    parse_pages(value)
+    return str(value)
 
 
 def _cmd_plan(args) -> int:
@@ -465,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     from usbkit.io.formats import FORMATS
     from usbkit.models.config import ModelConfig, TrainConfig
     from usbkit.report.builder import ReportConfig
+    from usbkit.report.pages import DEFAULT_BUDGET_MB
     from usbkit.synth.config import PRESETS, SynthConfig
 
     train_defaults, eval_defaults, report_defaults = TrainConfig(), EvalConfig(), ReportConfig()
@@ -666,6 +676,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=report_defaults.bootstrap,
         help="paired patient-bootstrap replicates (default: %(default)s)",
+    )
+    s.add_argument(
+        "--pages",
+        default=report_defaults.pages,
+        metavar="N|all",
+        help="static viewer pages to write, one per clip of the split: N pages, or all; "
+        f"default: pages until they take {DEFAULT_BUDGET_MB} MB (clips where the models "
+        "disagree on a lesion first); an index lists every clip with its outcome",
     )
     _overwrite_option(s)
     s.set_defaults(func=_cmd_report)

@@ -460,4 +460,5 @@ def write_scrubber_pages(scrubber, folder: str | Path, clips) -> list[Path]:
         clips,
         hit=scrubber.hit,
         threshold_notes=scrubber.threshold_notes,
+        annotated=scrubber.annotated,
     )

@@ -6,6 +6,11 @@ shown) and encoded as JPEG; the ground truth and each model's marks go to the br
 labelled hit or false by :func:`usbkit.evaluation.matching.match` under the run's hit rule, and
 false-positive marks are grouped into tracks by the evaluation's own linker, so "next false
 positive" steps from one counted false positive to the next.
+
+On clips without annotations (a study, or the split shown, with no lesion annotated) no mark
+is judged: there is no hit, miss or false positive to show, so the payload says
+``"annotated": false``, the marks carry no hit label, and the tracks are the tracks of all
+marks (what "next mark" steps through).
 """
 
 from __future__ import annotations
@@ -66,6 +71,10 @@ class ClipView:
         Where each starting threshold comes from, shown under its slider.
     min_score : float
         Marks below this score are left out.
+    annotated : bool, optional
+        Whether the clips shown are annotated (lesion boxes drawn where lesions are). Default:
+        whether the study has any lesion annotated. When False no mark is judged: a clip
+        with no rows in ``annotations.csv`` is then unannotated, not lesion-free.
     """
 
     def __init__(
@@ -77,8 +86,11 @@ class ClipView:
         hit: str | HitRule = "center",
         threshold_notes: dict[str, str] | None = None,
         min_score: float = MIN_SHOWN_SCORE,
+        annotated: bool | None = None,
     ):
         self.study, self.clip_id, self.hit = study, clip_id, str(parse_hit(hit))
+        #: whether marks are judged (hit, miss, false positive) against annotations
+        self.annotated = study.has_lesions() if annotated is None else bool(annotated)
         self.clip = open_clip(
             study.clip_path(clip_id), ReaderSettings(), fps=study.clip_fps(clip_id)
         )
@@ -134,9 +146,10 @@ class ClipView:
 
     def fp_tracks(self, name: str) -> list[dict]:
         """The model's false-positive marks linked into tracks by the evaluation's linker:
-        ``{"score", "frames", "scores"}`` per track."""
+        ``{"score", "frames", "scores", "marks"}`` per track (``marks``: indices into the
+        model's marks). On an unannotated clip: the tracks of all its marks."""
         m = self.models[name]
-        fp = np.flatnonzero(~m.hit)
+        fp = np.flatnonzero(~m.hit) if self.annotated else np.arange(len(m.score))
         if not len(fp):
             return []
         tid = link_tracks(m.frame[fp], m.score[fp], m.boxes[fp])
@@ -148,26 +161,31 @@ class ClipView:
                     "score": round(float(m.score[k].max()), 4),
                     "frames": m.frame[k].astype(int).tolist(),
                     "scores": [round(float(v), 4) for v in m.score[k]],
+                    "marks": k.astype(int).tolist(),
                 }
             )
         return tracks
 
     def events(self, name: str, threshold: float | None = None) -> dict[str, np.ndarray]:
         """Frames with a miss (a lesion box no mark at or above threshold hits) and with a
-        false positive (a mark at or above threshold that hits no box)."""
+        false positive (a mark at or above threshold that hits no box); on an unannotated
+        clip, only the frames with a mark at or above threshold (``{"mark": ...}``)."""
         thr = self.thresholds[name] if threshold is None else threshold
         m = self.models[name]
+        if not self.annotated:
+            return {"mark": np.unique(m.frame[m.score >= thr]).astype(int)}
         fp_frames = np.unique(m.frame[(m.score >= thr) & ~m.hit])
         missed = ~(self.box_rating[name] >= thr)
         return {"miss": np.unique(self.gt.frame[missed]).astype(int), "fp": fp_frames.astype(int)}
 
     # ------------------------------------------------------------------ what the browser gets
-    def encoded_frames(self, quality: int = 80) -> tuple[bytes, list[int]]:
-        """All frames as JPEG, concatenated, with the ``n + 1`` byte offsets."""
+    def encoded_frames(self, quality: int = 80, fmt: str = "JPEG") -> tuple[bytes, list[int]]:
+        """All frames as JPEG (or ``fmt``, e.g. ``"WEBP"``), concatenated, with the ``n + 1``
+        byte offsets."""
         chunks, offsets = [], [0]
         for i in range(self.n):
             buf = io.BytesIO()
-            Image.fromarray(np.asarray(self.clip[i])).save(buf, format="JPEG", quality=quality)
+            Image.fromarray(np.asarray(self.clip[i])).save(buf, format=fmt, quality=quality)
             chunks.append(buf.getvalue())
             offsets.append(offsets[-1] + len(chunks[-1]))
         return b"".join(chunks), offsets
@@ -201,7 +219,8 @@ class ClipView:
                         "frame": m.frame.astype(int).tolist(),
                         "box": boxes(m.boxes),
                         "score": [round(float(v), 4) for v in m.score],
-                        "hit": m.hit.astype(int).tolist(),
+                        # no annotations: no mark is a hit or a false positive
+                        "hit": m.hit.astype(int).tolist() if self.annotated else None,
                     },
                     "ratings": self.lesion_ratings(name),
                     "tracks": self.fp_tracks(name),
@@ -214,6 +233,7 @@ class ClipView:
             "width": self.clip.width,
             "height": self.clip.height,
             "hit_rule": self.hit,
+            "annotated": self.annotated,
             "min_score": self.min_score,
             "lesions": lesions,
             "models": models,

@@ -132,6 +132,9 @@ class Scrubber(W.VBox):
         else:
             self.outcomes = study.clips(split)[["clip_id"]].reset_index(drop=True)
             self.filters = outcome_filters([])
+        #: whether the clips shown are annotated: without any lesion annotated in them, no
+        #: mark is called a hit or a false positive (the viewer shows marks, not judgements)
+        self.annotated = bool(results) or study.has_lesions(split)
         self.filter_pick = W.Dropdown(
             options=list(self.filters),
             description="show",
@@ -192,5 +195,6 @@ class Scrubber(W.VBox):
             current,
             hit=self.hit,
             threshold_notes=self.threshold_notes,
+            annotated=self.annotated,
         )
         self.viewer.show_clip(self.view)

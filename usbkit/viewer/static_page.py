@@ -1,10 +1,15 @@
 """A self-contained HTML viewer page per clip: no kernel, no server, works offline.
 
 The page runs the very same front end as the JupyterLab scrubber (``assets/viewer.js`` and
-``viewer.css``, inlined), with the frames embedded as compressed JPEG (the cropped B-mode
+``viewer.css``, inlined), with the frames embedded as compressed images (the cropped B-mode
 image only, no burned-in text) and the ground truth and marks as data: slider, keys, play,
-thresholds, the timeline and next miss / next false positive all work in any browser,
-offline. Marks below :data:`usbkit.viewer.clipview.MIN_SHOWN_SCORE` are left out.
+thresholds, the timeline and previous / next miss, false positive (or mark, on clips without
+annotations) all work in any browser, offline. Marks below
+:data:`usbkit.viewer.clipview.MIN_SHOWN_SCORE` are left out.
+
+Frames are stored as WebP at quality :data:`PAGE_QUALITY` (every current browser decodes it):
+about half the bytes of JPEG at quality 70: a page of a clip of 40-55 frames is 0.4-0.6 MB
+(docs/command-line.md#static-viewer-pages gives the measured sizes).
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from usbkit.style import html_template
 from usbkit.viewer.clipview import ClipView
 
 ASSETS = Path(__file__).with_name("assets")
+#: Image format and quality of the frames of a static page.
+PAGE_FORMAT, PAGE_QUALITY = "WEBP", 50
+MIME = {"JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 #: The page and the viewer fragment are Jinja2 templates: every value is escaped (the
 #: title), or written as JSON that cannot close the script (``tojson``: the clip's ids,
@@ -41,22 +49,30 @@ const data = {{ data|tojson }};
 const raw = atob(data.frames_b64);
 const bytes = new Uint8Array(raw.length);
 for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-const values = {clip: data.clip, frames: bytes, offsets: data.offsets, frame: 0, thresholds: {}};
+const values = {clip: data.clip, frames: bytes, offsets: data.offsets, mime: data.mime,
+                frame: 0, thresholds: {}};
+const handlers = {};
 const model = {
   get: k => values[k],
   set: (k, v) => { values[k] = v; },
-  on: () => {},
+  on: (e, f) => { (handlers[e] = handlers[e] || []).push(f); },
   off: () => {},
   save_changes: () => {},
+  // what a kernel does in JupyterLab (a new clip, a moved frame); used by the tests
+  send: (k, v) => { values[k] = v; (handlers["change:" + k] || []).forEach(f => f()); },
 };
+document.getElementById({{ element_id|tojson }}).usbkitModel = model;
 render({model, el: document.getElementById({{ element_id|tojson }})});
 </script>
 """
 
 
-def static_viewer_html(clip: dict, frames: bytes, offsets: list[int], element_id: str) -> str:
+def static_viewer_html(
+    clip: dict, frames: bytes, offsets: list[int], element_id: str, mime: str = "image/jpeg"
+) -> str:
     """The viewer as a self-contained HTML fragment (its JavaScript, style and data inline):
-    what a static page holds, and what the report puts where a notebook showed the widget."""
+    what a static page holds, and what the report puts where a notebook showed the widget.
+    ``mime`` is the type of the frame images."""
     js = (
         (ASSETS / "viewer.js").read_text(encoding="utf-8").replace("export default { render };", "")
     )
@@ -64,6 +80,7 @@ def static_viewer_html(clip: dict, frames: bytes, offsets: list[int], element_id
         "clip": clip,
         "frames_b64": base64.b64encode(frames).decode(),
         "offsets": list(offsets),
+        "mime": mime,
     }
     return html_template(SNIPPET).render(
         element_id=element_id,
@@ -75,10 +92,12 @@ def static_viewer_html(clip: dict, frames: bytes, offsets: list[int], element_id
 
 def static_page_html(view: ClipView) -> str:
     """The HTML text of the self-contained viewer page of one clip."""
-    frames, offsets = view.encoded_frames(quality=70)
+    frames, offsets = view.encoded_frames(quality=PAGE_QUALITY, fmt=PAGE_FORMAT)
     return html_template(PAGE).render(
         title=f"clip {view.clip_id}",
-        viewer=Markup(static_viewer_html(view.payload(), frames, offsets, "usbkit-app")),
+        viewer=Markup(
+            static_viewer_html(view.payload(), frames, offsets, "usbkit-app", MIME[PAGE_FORMAT])
+        ),
     )
 
 
@@ -95,6 +114,7 @@ def write_pages(
     clip_ids,
     hit: str = "center",
     threshold_notes: dict[str, str] | None = None,
+    annotated: bool | None = None,
 ) -> list[Path]:
     """Write one static viewer page per clip into ``folder``; returns the paths.
 
@@ -114,13 +134,24 @@ def write_pages(
         The run's hit rule.
     threshold_notes : dict of str to str, optional
         Where each starting threshold comes from (shown under its slider).
+    annotated : bool, optional
+        Whether the clips are annotated (default: whether the study has any lesion); when
+        not, marks are shown without being called hits or false positives.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     shown = {n: min(t, 1.0) for n, t in thresholds.items()}
     return [
         write_static_page(
-            ClipView(study, cid, detections, shown, hit=hit, threshold_notes=threshold_notes),
+            ClipView(
+                study,
+                cid,
+                detections,
+                shown,
+                hit=hit,
+                threshold_notes=threshold_notes,
+                annotated=annotated,
+            ),
             folder / f"{cid}.html",
         )
         for cid in clip_ids

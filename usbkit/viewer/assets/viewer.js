@@ -6,15 +6,22 @@
 // kernel. The host gives a `model` with get(name), set(name, value), on(event, callback) and
 // save_changes() (anywidget's model in JupyterLab, a small stand-in in the static pages).
 //
-// Data (model.get("clip")): {clip_id, n, fps, width, height, hit_rule, frame_base,
+// Data (model.get("clip")): {clip_id, n, fps, width, height, hit_rule, annotated,
 //   lesions: [{id, frames: [f...], boxes: [[x0, y0, x1, y1]...]}],       (crop pixels)
 //   models: [{name, color, threshold, threshold_note,
-//             marks: {frame: [], box: [[...]], score: [], hit: [0|1], track: []},
+//             marks: {frame: [], box: [[...]], score: [], hit: [0|1] or null},
 //             ratings: [best score of a mark hitting each lesion, null if none],
-//             tracks: [{score, frames: [...], scores: [...]}]}]}         (false-positive tracks)
-// model.get("frames"): all JPEGs concatenated; model.get("offsets"): n + 1 byte offsets.
+//             tracks: [{score, frames: [...], scores: [...], marks: [index into marks]}]}]}
+// tracks are the false-positive tracks; with annotated === false (no lesion annotated in the
+// clips shown) no mark is judged: marks are drawn in one style, tracks hold every mark, and
+// the navigation steps from mark to mark instead of miss to miss and false positive to false
+// positive.
+// model.get("frames"): all frame images (JPEG or WebP) concatenated; model.get("offsets"):
+// n + 1 byte offsets; model.get("mime"): their type (default image/jpeg).
 
 const GT = "#00C853";
+const NOUN = { miss: "miss", fp: "false positive", mark: "mark" };
+const FOCUS = "#FFD600";  // the lesion or mark the message is about
 
 function bytesOf(value) {
   if (!value) return new Uint8Array(0);
@@ -43,6 +50,8 @@ function render({ model, el }) {
   const state = {
     clip: null, bitmaps: [], frame: 0, playing: false, showMarks: true, fit: true,
     thresholds: {}, samples: [], played: { advanced: 0, shown: 0 },
+    judged: true,  // marks judged against annotations (hit / false positive)
+    focus: null,   // what the message is about: {model, kind, k, lesion | track}
   };
   // Measurements the tests and benchmarks read (key press to painted frame, playback).
   root.usbkit = state;
@@ -97,22 +106,29 @@ function render({ model, el }) {
     const clip = model.get("clip");
     if (!clip || !clip.n) return;
     state.clip = clip;
+    state.judged = clip.annotated !== false;
     state.frame = Math.min(state.frame, clip.n - 1);
+    // a message and an outline belong to the clip they were about
+    state.focus = null;
+    say("");
     const saved = model.get("thresholds") || {};
     state.thresholds = {};
     clip.models.forEach(m => { state.thresholds[m.name] = saved[m.name] ?? m.threshold; m.top = topScores(m); });
     slider.max = String(clip.n - 1);
     fps.value = String(Math.round(clip.fps));
-    title.textContent = `clip ${clip.clip_id} · ${clip.n} frames at ${clip.fps.toFixed(1)} fps · marks judged by the hit rule "${clip.hit_rule}"`;
+    title.textContent = `clip ${clip.clip_id} · ${clip.n} frames at ${clip.fps.toFixed(1)} fps · ` +
+      (state.judged ? `marks judged by the hit rule "${clip.hit_rule}"`
+        : "no annotations: marks are shown, not judged");
     buildLegend();
     buildModels();
     const bytes = bytesOf(model.get("frames"));
     const offsets = model.get("offsets") || [];
+    const mime = model.get("mime") || "image/jpeg";
     const token = {};
     state.loadToken = token;
     state.bitmaps = new Array(clip.n).fill(null);
     for (let i = 0; i < clip.n; i++) {
-      const blob = new Blob([bytes.subarray(offsets[i], offsets[i + 1])], { type: "image/jpeg" });
+      const blob = new Blob([bytes.subarray(offsets[i], offsets[i + 1])], { type: mime });
       createImageBitmap(blob).then(bm => {
         if (state.loadToken !== token) return;
         state.bitmaps[i] = bm;
@@ -124,6 +140,14 @@ function render({ model, el }) {
   }
 
   function buildLegend() {
+    if (!state.judged) {
+      legend.replaceChildren(
+        ...state.clip.models.map(m => h("span", {},
+          h("i", { style: `border:2px solid ${m.color}` }), ` ${m.name}: mark`)),
+        h("span", { class: "usbkit-note" },
+          "no annotations, so no mark is called a hit or a false positive; numbers beside a mark: its score"));
+      return;
+    }
     legend.replaceChildren(
       h("span", {}, h("i", { style: `border:3px solid ${GT}` }), " ground truth"),
       ...state.clip.models.map(m => h("span", {},
@@ -145,13 +169,16 @@ function render({ model, el }) {
         model.set("thresholds", { ...state.thresholds });
         model.save_changes();
       });
-      const next = (kind) => h("button", { type: "button", class: "usbkit-jump", onclick: () => jump(m, kind) },
-        kind === "miss" ? "next miss" : "next false positive");
+      const button = (kind, dir) => h("button", {
+        type: "button", class: "usbkit-jump", "data-kind": kind, "data-dir": String(dir),
+        onclick: () => jump(m, kind, dir),
+      }, dir < 0 ? `◀ previous ${NOUN[kind]}` : `next ${NOUN[kind]} ▶`);
+      const kinds = state.judged ? ["miss", "fp"] : ["mark"];
       modelsPanel.append(h("div", { class: "usbkit-model", style: `border-left:5px solid ${m.color}` },
         h("div", {}, h("span", { style: `color:${m.color};font-weight:bold` }, m.name), " shows marks ≥ ", value),
         s,
         m.threshold_note ? h("div", { class: "usbkit-note" }, m.threshold_note) : "",
-        h("div", {}, next("miss"), " ", next("fp"))));
+        ...kinds.map(kind => h("div", { class: "usbkit-nav" }, button(kind, -1), " ", button(kind, 1)))));
     });
   }
 
@@ -194,6 +221,7 @@ function render({ model, el }) {
     if (bm) ctx.drawImage(bm, 0, 0, canvas.width, canvas.height);
     else { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, canvas.width, canvas.height); }
     const dpr = state.tdpr || 1;
+    drawFocus(f, s, dpr);  // under the marks, so that their scores stay readable
     if (state.showMarks) {
       ctx.font = `${Math.round(11 * dpr)}px Arial, sans-serif`;
       clip.models.forEach(m => {
@@ -203,7 +231,7 @@ function render({ model, el }) {
         m.marks.frame.forEach((mf, k) => {
           if (mf !== f || m.marks.score[k] < t) return;
           const [x, y, w, hgt] = boxPath(m.marks.box[k], s);
-          ctx.setLineDash(m.marks.hit[k] ? [] : [6 * dpr, 4 * dpr]);
+          ctx.setLineDash(!state.judged || m.marks.hit[k] ? [] : [6 * dpr, 4 * dpr]);
           ctx.strokeRect(x, y, w, hgt);
           ctx.setLineDash([]);
           const text = m.marks.score[k].toFixed(2);
@@ -237,10 +265,51 @@ function render({ model, el }) {
       }
     }
     const inView = lesionsOn(f).length;
-    label.textContent = `frame ${f} of 0–${clip.n - 1} · ${(f / clip.fps).toFixed(2)} s · ${inView ? `${inView} lesion${inView > 1 ? "s" : ""} in view` : "no lesion in view"}`;
+    const seen = !state.judged ? "not annotated"
+      : inView ? `${inView} lesion${inView > 1 ? "s" : ""} in view` : "no lesion in view";
+    label.textContent = `frame ${f} of 0–${clip.n - 1} · ${(f / clip.fps).toFixed(2)} s · ${seen}`;
     if (+slider.value !== f) slider.value = String(f);
     root.dataset.frame = String(f);
     drawCursor();
+  }
+
+  // the lesion or mark the message is about, outlined on every frame it is on: a yellow ring
+  // outside its box and a tag, so that with two lesions in view the one meant is plain
+  function focusBox(f) {
+    const fo = state.focus;
+    if (!fo) return null;
+    if (fo.lesion !== undefined) {
+      const l = state.clip.lesions[fo.lesion];
+      const k = l ? l.frames.indexOf(f) : -1;
+      return k >= 0 ? l.boxes[k] : null;
+    }
+    const m = state.clip.models.find(x => x.name === fo.model);
+    const tr = m && m.tracks[fo.track];
+    if (!tr || !tr.marks) return null;
+    const t = state.thresholds[m.name];
+    const k = tr.marks.find(i => m.marks.frame[i] === f && m.marks.score[i] >= t);
+    return k === undefined ? null : m.marks.box[k];
+  }
+  function drawFocus(f, s, dpr) {
+    const b = focusBox(f);
+    if (!b) return;
+    const [x, y, w, hgt] = boxPath(b, s);
+    const g = 5 * dpr;
+    ctx.setLineDash([]);
+    ctx.strokeStyle = "rgba(0,0,0,0.7)";
+    ctx.lineWidth = 4 * dpr;
+    ctx.strokeRect(x - g, y - g, w + 2 * g, hgt + 2 * g);
+    ctx.strokeStyle = FOCUS;
+    ctx.lineWidth = 2 * dpr;
+    ctx.strokeRect(x - g, y - g, w + 2 * g, hgt + 2 * g);
+    const text = state.focus.tag;
+    ctx.font = `bold ${Math.round(11 * dpr)}px Arial, sans-serif`;
+    const tw = ctx.measureText(text).width + 6 * dpr;
+    const ty = Math.min(canvas.height - 15 * dpr, y + hgt + g + 2 * dpr);
+    ctx.fillStyle = "rgba(0,0,0,0.75)";
+    ctx.fillRect(x - g, ty, tw, 15 * dpr);
+    ctx.fillStyle = FOCUS;
+    ctx.fillText(text, x - g + 3 * dpr, ty + 11 * dpr);
   }
 
   function tx(f) {
@@ -325,30 +394,70 @@ function render({ model, el }) {
     message.textContent = text;
   }
 
-  function jump(m, kind) {
+  // The things "previous" and "next" step through, in frame order: for kind "miss" the lesions
+  // the model misses at its threshold (where each enters), for "fp" its false-positive tracks
+  // at or above the threshold (one per linked track, as counted), for "mark" (clips without
+  // annotations) the tracks of all its marks.
+  function targets(m, kind) {
+    const t = state.thresholds[m.name];
+    if (kind === "miss") {
+      return state.clip.lesions
+        .map((l, i) => ({ frame: Math.min(...l.frames), lesion: i, rating: m.ratings[i] }))
+        .filter(({ rating }) => rating === null || rating === undefined || rating < t)
+        .sort((a, b) => a.frame - b.frame || a.lesion - b.lesion);
+    }
+    return m.tracks
+      .map((tr, j) => ({ tr, j }))
+      .filter(({ tr }) => tr.score >= t)
+      .map(({ tr, j }) => ({
+        frame: Math.min(...tr.frames.filter((_, k) => tr.scores[k] >= t)), track: j, score: tr.score,
+      }))
+      .sort((a, b) => a.frame - b.frame || a.track - b.track);
+  }
+
+  function jump(m, kind, dir = 1) {
     const t = state.thresholds[m.name];
     const f = state.frame;
-    if (kind === "miss") {
-      const missed = state.clip.lesions
-        .map((l, i) => ({ l, rating: m.ratings[i] }))
-        .filter(({ rating }) => rating === null || rating < t)
-        .map(({ l }) => Math.min(...l.frames))
-        .sort((a, b) => a - b);
-      const next = missed.find(first => first > f);
-      if (!missed.length) return say(`${m.name} finds every lesion of this clip at ≥ ${t.toFixed(2)}: no miss.`);
-      if (next === undefined) return say(`No missed lesion after frame ${f} for ${m.name} (this clip has ${missed.length}, the first entering at frame ${missed[0]}).`);
-      say(`${m.name} misses the lesion entering at frame ${next} (${missed.length} missed in this clip).`);
-      return go(next);
+    const items = targets(m, kind);
+    const at = `≥ ${t.toFixed(2)}`;
+    if (!items.length) {
+      state.focus = null;
+      draw();
+      return say(kind === "miss" ? `${m.name} finds every lesion of this clip at ${at}: no miss.`
+        : kind === "fp" ? `${m.name} has no false positive at ${at} in this clip.`
+          : `${m.name} has no mark at ${at} in this clip.`);
     }
-    const starts = m.tracks
-      .filter(tr => tr.score >= t)
-      .map(tr => Math.min(...tr.frames.filter((_, k) => tr.scores[k] >= t)))
-      .sort((a, b) => a - b);
-    const next = starts.find(first => first > f);
-    if (!starts.length) return say(`${m.name} has no false positive at ≥ ${t.toFixed(2)} in this clip.`);
-    if (next === undefined) return say(`No false positive after frame ${f} for ${m.name} (this clip has ${starts.length}, the first at frame ${starts[0]}).`);
-    say(`False positive of ${m.name} from frame ${next} (${starts.length} in this clip; one per linked track).`);
-    go(next);
+    // from the item the message is about when still on its frame, else from the frame shown
+    const fo = state.focus;
+    let k = -1;
+    if (fo && fo.model === m.name && fo.kind === kind) {
+      k = items.findIndex(it => (kind === "miss" ? it.lesion === fo.lesion : it.track === fo.track));
+      if (k >= 0 && items[k].frame !== f) k = -1;
+    }
+    let to;
+    if (k >= 0) to = k + dir;
+    else if (dir > 0) to = items.findIndex(it => it.frame >= f);
+    else to = items.map(it => it.frame <= f).lastIndexOf(true);
+    const what = { miss: "missed lesion", fp: "false positive", mark: "mark" }[kind];
+    const list = items.length === 1 ? `frame ${items[0].frame}`
+      : `frames ${items.map(it => it.frame).join(", ")}`;
+    if (to < 0 || to >= items.length) {
+      return say(`No ${what} of ${m.name} ${dir > 0 ? "after" : "before"} frame ${f} ` +
+        `(this clip has ${items.length}, at ${list}).`);
+    }
+    const it = items[to];
+    const n = `${to + 1} of ${items.length}`;
+    if (kind === "miss") {
+      state.focus = { model: m.name, kind, lesion: it.lesion, tag: `missed by ${m.name}` };
+      say(`${m.name} misses lesion ${state.clip.lesions[it.lesion].id} (outlined in yellow), in view from frame ${it.frame}: missed lesion ${n} in this clip.`);
+    } else if (kind === "fp") {
+      state.focus = { model: m.name, kind, track: it.track, tag: `false positive of ${m.name}` };
+      say(`False positive ${n} of ${m.name} (outlined in yellow), from frame ${it.frame}, top score ${it.score.toFixed(2)} (one per linked track, as counted).`);
+    } else {
+      state.focus = { model: m.name, kind, track: it.track, tag: `mark of ${m.name}` };
+      say(`Mark ${n} of ${m.name} (outlined in yellow), from frame ${it.frame}, top score ${it.score.toFixed(2)} (one per linked track; without annotations it is not judged).`);
+    }
+    go(it.frame);
   }
 
   function toggle() {
