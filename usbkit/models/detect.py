@@ -313,7 +313,7 @@ def detect_study(
     out = check_output_file(out, overwrite, _is_detections_file)
     study = load_study(study_root)
     dev = pick_device(device)
-    model = set_context(load_checkpoint(checkpoint, dev), context, checkpoint_file(checkpoint))
+    model = set_context(load_checkpoint(checkpoint, dev), context, checkpoint)
     rows = study.clips(split)
     if rows.empty:
         raise UsbkitError(f"no clips in split '{split}'", file=study.manifest_path)
