@@ -206,7 +206,7 @@ def test_tracking_follows_the_linkers_gap_and_overlap_rules():
         [
             ["a", 0, 0.9, 0, 0, 10, 10],
             ["a", 6, 0.9, 0, 0, 10, 10],  # 6 frames later: beyond max_gap 5, a new track
-            ["a", 7, 0.9, 8, 8, 18, 18],  # IoU with the last box 0.22 < 0.3: a new track
+            ["a", 7, 0.9, 4, 4, 14, 14],  # IoU with the last box 0.22 < 0.3: a new track
         ]
     )
     assert track_lengths(det).tolist() == [1, 1, 1]
