@@ -349,9 +349,9 @@ def temporal_ablation(results: dict) -> list[dict]:
     return out
 
 
-def ablation_markdown(results: dict) -> str:
-    """The temporal ablation in words, one sentence per sequence model (empty when the
-    results hold none)."""
+def ablation_sentences(results: dict) -> list[str]:
+    """The temporal ablation in words, one sentence per sequence model (none when the
+    results hold no ablation)."""
     lines = []
     for a in temporal_ablation(results):
         parts = [
@@ -366,11 +366,20 @@ def ablation_markdown(results: dict) -> str:
             else "no significant gain from reading time"
         )
         lines.append(
-            f"**Temporal context** adds {', '.join(parts)} to the {a['model']} detector: the "
+            f"Temporal context adds {', '.join(parts)} to the {a['model']} detector: the "
             f"same checkpoint with each frame read as if it had no neighbours "
             f"('{a['ablation']}') is the ablation ({verdict})."
         )
-    return "\n\n".join(lines)
+    return lines
+
+
+def ablation_markdown(results: dict) -> str:
+    """:func:`ablation_sentences` as Markdown paragraphs, the subject in bold (empty when the
+    results hold no ablation)."""
+    return "\n\n".join(
+        "**Temporal context**" + line[len("Temporal context") :]
+        for line in ablation_sentences(results)
+    )
 
 
 def _pct_signed(v) -> str:

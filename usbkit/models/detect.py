@@ -310,7 +310,7 @@ def detect_study(
     checkpoint with its temporal context cut, :func:`set_context`)."""
     from usbkit.io.study import load_study
 
-    out = check_output_file(out, overwrite, _is_detections_file)
+    out = check_output_file(out, overwrite, is_detections_file)
     study = load_study(study_root)
     dev = pick_device(device)
     model = set_context(load_checkpoint(checkpoint, dev), context, checkpoint)
@@ -359,9 +359,6 @@ def detections_info(detections: str | Path) -> dict:
         return json.loads(detections_info_path(detections).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-
-
-_is_detections_file = is_detections_file
 
 
 def detections_frame(model: FrameDetector, entries, device=None) -> pd.DataFrame:

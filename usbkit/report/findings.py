@@ -7,7 +7,7 @@ stands beside the published study, and the power the comparison had.
 
 from __future__ import annotations
 
-from usbkit.evaluation.results import PUBLISHED, ablation_markdown, format_p
+from usbkit.evaluation.results import PUBLISHED, ablation_sentences, format_p
 
 #: Significance level the words use (the paired tests' usual 5%).
 ALPHA = 0.05
@@ -102,7 +102,7 @@ def findings(results: dict, plan=None) -> list[str]:
             f"Significant at the {100 * ALPHA:g}% level{pair}: "
             + (f"at {', '.join(rates)} FP/scan." if rates else "none of the FP rates.")
         )
-    out += [line.replace("**", "") for line in ablation_markdown(results).split("\n\n") if line]
+    out += ablation_sentences(results)
     view = results.get("view_fp_rate")
     for c in results.get("ttfd_comparisons", []):
         if view is None or c["fp_rate"] == view:
