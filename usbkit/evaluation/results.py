@@ -355,7 +355,7 @@ def ablation_sentences(results: dict) -> list[str]:
     lines = []
     for a in temporal_ablation(results):
         parts = [
-            f"{100 * r['diff']:+.1f} points at {r['fp_rate']:g} FP/scan "
+            f"{100 * r['diff'] + 0.0:+.1f} points at {r['fp_rate']:g} FP/scan "
             f"(95% interval {_pct_signed(r['diff_ci95'][0])} to {_pct_signed(r['diff_ci95'][1])}, "
             f"P = {format_p(r['bootstrap_p'])})"
             for r in a["rates"]
@@ -383,7 +383,7 @@ def ablation_markdown(results: dict) -> str:
 
 
 def _pct_signed(v) -> str:
-    return "n/a" if v is None else f"{100 * v:+.1f}"
+    return "n/a" if v is None else f"{100 * v + 0.0:+.1f}"
 
 
 def _ttfd_summary(x: float, frames: np.ndarray, seconds: np.ndarray) -> dict:
