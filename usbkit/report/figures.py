@@ -589,30 +589,49 @@ def literature_table(results: dict) -> pd.DataFrame:
 
     COCO AP, AP50, AP75, Pr80, Pr90 (frame level, all frames pooled) and FP80 / FP90 (false-
     positive chains per minute at frame recall 0.8 / 0.9) with each clip's own frame rate and
-    at the literature's 30 fps; rounded to three decimals. A recall level the model never
-    reaches reads "not reached", and the column "frame recall reached" gives the IoU-0.5
-    frame recall it does reach with every mark kept.
+    at the literature's 30 fps; rounded to three decimals. One row per model and convention
+    (index ``model``, ``convention``): usbkit's definitions, and each published reading the
+    results hold (``UltraDet's code``: docs/metrics.md#the-published-convention-ultradet), to
+    be set beside that paper's tables. A recall level the model never reaches reads "not
+    reached" in usbkit's rows; a published reading still gives a number there (its code
+    does), marked "(not reached)". The column "frame recall reached" gives the IoU-0.5 frame
+    recall the model does reach with every mark kept.
     """
-    rows = {}
+    from usbkit.evaluation.literature import CONVENTION_NAMES
+
+    rows, notes = {}, {}
     for name, m in results["models"].items():
-        lit = m["literature"]
-        row = {k.upper() if k != "ap" else "AP (0.5:0.95)": lit[k] for k in ("ap", "ap50", "ap75")}
-        if "max_recall" in lit:
-            row["frame recall reached"] = lit["max_recall"]
-        row.update({"Pr80": lit["pr80"], "Pr90": lit["pr90"]})
-        for level in ("fp80", "fp90"):
-            row[f"{level.upper()} (own fps)"] = lit[level]["own_fps"]
-            row[f"{level.upper()} (30 fps)"] = lit[level]["fps30"]
-        rows[name] = row
-    table = pd.DataFrame(rows).T.astype(float)
+        readings = [("usbkit", m["literature"]), *m.get("literature_published", {}).items()]
+        for convention, lit in readings:
+            key = (name, CONVENTION_NAMES.get(convention, convention))
+            row = {
+                k.upper() if k != "ap" else "AP (0.5:0.95)": lit[k] for k in ("ap", "ap50", "ap75")
+            }
+            if "max_recall" in lit:
+                row["frame recall reached"] = lit["max_recall"]
+            row.update({"Pr80": lit["pr80"], "Pr90": lit["pr90"]})
+            for level in ("fp80", "fp90"):
+                row[f"{level.upper()} (own fps)"] = lit[level]["own_fps"]
+                row[f"{level.upper()} (30 fps)"] = lit[level]["fps30"]
+            rows[key] = row
+            notes[key] = (convention, lit)
+    table = pd.DataFrame.from_dict(rows, orient="index").astype(float)
+    table.index = pd.MultiIndex.from_tuples(list(rows), names=["model", "convention"])
     text = table.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-    for name, m in results["models"].items():
-        lit = m["literature"]
+    for key, (convention, lit) in notes.items():
+        if lit.get("ap50") is None:  # no lesion boxes: nothing is defined
+            continue
         for level, cols in (("80", ("Pr80", "FP80 (own fps)", "FP80 (30 fps)")),
                             ("90", ("Pr90", "FP90 (own fps)", "FP90 (30 fps)"))):  # fmt: skip
-            if lit[f"pr{level}"] is None and lit.get("ap50") is not None:
-                for col in cols:  # the model never reaches this share of the lesion frames
-                    text.loc[name, col] = "not reached"
+            reached = lit.get("max_recall")
+            if convention == "usbkit":
+                if lit[f"pr{level}"] is None:  # the model never reaches this share
+                    for col in cols:
+                        text.loc[key, col] = "not reached"
+            elif reached is not None and reached < int(level) / 100 - 1e-12:
+                for col in cols:  # the published code still prints a number here
+                    value = text.loc[key, col]
+                    text.loc[key, col] = f"{value} (not reached)" if value else "not reached"
     return text
 
 
