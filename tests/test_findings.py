@@ -96,8 +96,16 @@ def test_literature_table_says_not_reached_and_the_recall_reached(tiny_cohort):
         m["literature"].update(max_recall=0.61, pr80=None, pr90=None)
         for level in ("fp80", "fp90"):
             m["literature"][level].update(own_fps=None, fps30=None)
+        m["literature_published"]["ultradet"].update(max_recall=0.61)
     table = literature_table(results)
+    assert table.index.names == ["model", "convention"]
+    assert list(table.index) == [
+        (name, convention) for name in results["models"] for convention in ("usbkit", "UltraDet's code")
+    ]  # fmt: skip
     assert (table["frame recall reached"] == "0.610").all()
+    own, published = (table.xs(c, level="convention") for c in ("usbkit", "UltraDet's code"))
     for col in ("Pr80", "Pr90", "FP80 (own fps)", "FP90 (30 fps)"):
-        assert (table[col] == "not reached").all()
+        assert (own[col] == "not reached").all()
+        # the published code prints a number even there: shown, and marked
+        assert published[col].str.fullmatch(r"\d+\.\d{3} \(not reached\)").all()
     assert not (table == "").any().any()  # no blank cell

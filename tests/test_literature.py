@@ -24,6 +24,7 @@ from usbkit.evaluation.literature import (
     precision_at_recall,
     recall_threshold,
 )
+from usbkit.evaluation.matching import iou, match
 from usbkit.evaluation.results import EvalConfig, evaluate_models
 from usbkit.evaluation.ttfd import paired_difference, summarize, time_to_first_detection
 
@@ -269,7 +270,7 @@ def test_results_carry_ttfd_literature_and_frame_rates():
     assert (c["a"], c["b"], c["fp_rate"], c["n_both"]) == ("early", "late", 0.5, 2)
     assert c["median_diff_frames"] == pytest.approx(-1.5)
     assert set(early["literature"]) == {
-        "ap", "ap50", "ap75", "max_recall", "pr80", "pr90", "fp80", "fp90"
+        "convention", "ap", "ap50", "ap75", "max_recall", "pr80", "pr90", "fp80", "fp90"
     }  # fmt: skip
 
 
@@ -280,3 +281,216 @@ def test_docstring_examples_run(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ------------------------------------------------- UltraDet's published convention
+# Each rule where UltraDet's published evaluation code reads differently from usbkit's
+# definitions (docs/metrics.md#the-published-convention-ultradet), on a case where the two
+# give different numbers.
+def _ranked(tp, n_gt, scores=None):
+    tp = np.array([tp], bool)
+    scores = np.linspace(0.9, 0.4, tp.shape[1]) if scores is None else np.asarray(scores)
+    return RankedMatches(score=scores, tp=tp, iou_thresholds=(0.5,), n_gt=n_gt)
+
+
+def test_ultradet_precision_is_read_through_every_rank():
+    """Five boxes; ranked TP, TP, TP, TP, FP, TP. usbkit's points are the true positives:
+    (0.8, 1) then (1.0, 5/6), so Pr80 = 1 and Pr90 = (1 + 5/6) / 2. UltraDet's code
+    interpolates through every rank: recall 0.8 is held at ranks 4 and 5 and np.interp reads
+    the last, after the false positive (precision 4/5); Pr90 runs from there to (1.0, 5/6)."""
+    rm = _ranked([1, 1, 1, 1, 0, 1], 5)
+    assert precision_at_recall(rm, 0.8) == pytest.approx(1.0)
+    assert precision_at_recall(rm, 0.8, convention="ultradet") == pytest.approx(4 / 5)
+    assert precision_at_recall(rm, 0.9) == pytest.approx((1 + 5 / 6) / 2)
+    assert precision_at_recall(rm, 0.9, convention="ultradet") == pytest.approx((4 / 5 + 5 / 6) / 2)
+    # never reached (ten boxes, recall 0.5): usbkit says undefined, the code holds the end
+    short = _ranked([1, 1, 1, 1, 0, 1], 10)
+    assert np.isnan(precision_at_recall(short, 0.8))
+    assert precision_at_recall(short, 0.8, convention="ultradet") == pytest.approx(5 / 6)
+    with pytest.raises(ValueError, match="not one of usbkit, ultradet"):
+        precision_at_recall(rm, 0.8, convention="mmdet")
+
+
+def test_ultradet_threshold_is_interpolated_and_keeps_strictly_above():
+    """Clip A, 1,800 frames: a lesion on frames 0-4, found on each (scores 0.9 ... 0.5) and a
+    false mark on frame 10 scoring 0.6, ranked after the equal true mark of frame 3.
+
+    usbkit: recall reaches 0.8 at the 4th true mark, t80 = 0.6, kept: score >= 0.6, i.e. four
+    true marks and the false one (1 FP chain); t90 = 0.5 keeps everything (recall 1).
+    UltraDet's code: recall 0.8 is held at ranks 4 and 5 (the false mark): np.interp reads
+    the false mark's score 0.6, and 'score > 0.6' keeps three true marks (recall 0.6) and no
+    false one; at 0.9 it interpolates between (0.8, 0.6) and (1.0, 0.5): 0.55, keeping the
+    false mark and four true ones (recall 0.8)."""
+    g = gt(*[("A", f, "1", 0, 0, 10, 10) for f in range(5)])
+    d = det(
+        *[("A", f, s, 0, 0, 10, 10) for f, s in enumerate([0.9, 0.8, 0.7, 0.6, 0.5])],
+        ("A", 10, 0.6, 50, 50, 60, 60),
+    )
+    own = literature_metrics(g, d, {"A": 1800}, {"A": 30.0})
+    pub = literature_metrics(g, d, {"A": 1800}, {"A": 30.0}, convention="ultradet")
+    assert (own["convention"], pub["convention"]) == ("usbkit", "ultradet")
+    assert own["pr80"] == pytest.approx(1.0) and pub["pr80"] == pytest.approx(4 / 5)
+    f80, p80 = own["fp80"], pub["fp80"]
+    assert (f80["threshold"], f80["recall"], f80["fp_chains"]) == (0.6, 0.8, 1)
+    assert (p80["threshold"], p80["recall"], p80["fp_chains"]) == (0.6, 0.6, 0)
+    assert f80["fps30"] == pytest.approx(1.0) and p80["fps30"] == 0.0
+    f90, p90 = own["fp90"], pub["fp90"]
+    assert (f90["threshold"], f90["recall"], f90["fp_chains"]) == (0.5, 1.0, 1)
+    assert p90["threshold"] == pytest.approx(0.55)
+    assert (p90["recall"], p90["fp_chains"]) == (0.8, 1)
+    # the same threshold, kept with >= or with >
+    assert fp_chains(g, d, 0.6) == (1, 2)
+    assert fp_chains(g, d, 0.6, convention="ultradet") == (0, 1)
+
+
+def test_ultradet_link_ties_go_to_the_earliest_frame():
+    """Box A on frames 0-7 inside the lesion box (true), box B on frame 8 (no lesion box
+    there: false), box C on frame 9 (false). IoU(A, B) = 3/7 does not link; C overlaps A and B
+    equally (IoU 2/3). usbkit gives the tie to the latest frame: C joins B, chains {A x 8}
+    (true) and {B, C}: 1 FP chain. UltraDet's code takes the first maximum of its history,
+    the oldest frame: C joins A, whose chain is then 8 of 9 true, not more than 90%: with
+    {B}, 2 FP chains."""
+    g = gt(*[("A", f, "1", 0, 0, 8, 10) for f in range(8)])
+    d = det(
+        *[("A", f, 0.9, 0, 0, 10, 10) for f in range(8)],
+        ("A", 8, 0.9, 4, 0, 14, 10),
+        ("A", 9, 0.9, 2, 0, 12, 10),
+    )
+    args = (d["clip_id"].to_numpy(), d["frame"].to_numpy(), d["score"].to_numpy(),
+            d[["x0", "y0", "x1", "y1"]].to_numpy(float))  # fmt: skip
+    latest, earliest = link_chains(*args), link_chains(*args, ties="earliest")
+    assert latest[9] == latest[8] != latest[0]
+    assert earliest[9] == earliest[0] != earliest[8]
+    assert fp_chains(g, d, 0.5) == (1, 2)
+    assert fp_chains(g, d, 0.5, convention="ultradet") == (2, 2)
+
+
+def test_ultradet_matching_looks_at_the_best_box_only():
+    """Boxes G and H overlap (IoU 2/3) on one frame. The top detection is H; the second
+    overlaps G by 0.74 but H by 0.90. usbkit (COCO) gives it the free box G; mmdetection's
+    rule in UltraDet's code looks only at H, taken: a false positive. AP50 falls from 1 to
+    1/2 (area under the all-point envelope: recall 1/2 at precision 1)."""
+    g = gt(("A", 0, "1", 0, 0, 10, 10), ("A", 0, "2", 2, 0, 12, 10))
+    d = det(("A", 0, 0.9, 2, 0, 12, 10), ("A", 0, 0.8, 1.5, 0, 11.5, 10))
+    assert rank_matches(g, d).tp[0].tolist() == [True, True]
+    assert rank_matches(g, d, assign="argmax").tp[0].tolist() == [True, False]
+    own = literature_metrics(g, d, {"A": 1}, {"A": 30.0})
+    pub = literature_metrics(g, d, {"A": 1}, {"A": 30.0}, convention="ultradet")
+    assert own["ap50"] == 1.0 and own["max_recall"] == 1.0
+    assert pub["ap50"] == pytest.approx(0.5) and pub["max_recall"] == 0.5
+    # equal IoUs: the earlier box row, in both rules
+    tie = det(("A", 0, 0.9, 1, 0, 11, 10))  # IoU 9/11 with G and with H
+    assert rank_matches(g, tie, assign="argmax").tp[0].tolist() == [True]
+
+
+def test_ultradet_ap_is_the_all_point_area_and_coco_ap_divides_by_nine():
+    """Two boxes; ranked TP, FP, TP: recall 1/2, 1/2, 1 at precision 1, 1/2, 2/3. The all-point
+    envelope gives 1/2 x 1 + 1/2 x 2/3 = 5/6; COCO's 101 points give (51 + 50 x 2/3) / 101.
+    UltraDet's code adds the ten APs (0.50 ... 0.95) and divides by nine: a perfect model's
+    'AP' is 10/9."""
+    rm = _ranked([1, 0, 1], 2)
+    assert rm.average_precision(0, "area") == pytest.approx(5 / 6)
+    assert rm.average_precision(0) == pytest.approx((51 + 50 * 2 / 3) / 101)
+    g = gt(("A", 0, "1", 0, 0, 10, 10), ("A", 1, "1", 0, 0, 10, 10))
+    d = det(("A", 0, 0.9, 0, 0, 10, 10), ("A", 1, 0.8, 0, 0, 10, 10))
+    own = literature_metrics(g, d, {"A": 2}, {"A": 30.0})
+    pub = literature_metrics(g, d, {"A": 2}, {"A": 30.0}, convention="ultradet")
+    assert own["ap"] == 1.0 and pub["ap"] == pytest.approx(10 / 9)
+    assert pub["ap50"] == pub["ap75"] == 1.0
+
+
+def _ultradet_loop(g, d, frames_per_clip, level):
+    """UltraDet's published reading, one detection at a time (as docs/metrics.md states it):
+    the reference the vectorised convention must equal."""
+    boxes = ["x0", "y0", "x1", "y1"]
+    d = d.reset_index(drop=True)
+
+    def ious(a, bs):
+        return [float(iou(np.asarray(a, float), np.asarray(b, float))) for b in bs]
+
+    # mmdetection's matching at IoU 0.5, frame by frame, detections by decreasing score
+    tp = np.zeros(len(d), bool)
+    for (c, f), rows in d.groupby(["clip_id", "frame"]):
+        gb = g.loc[(g["clip_id"] == c) & (g["frame"] == f), boxes].to_numpy(float)
+        covered = set()
+        for i in rows.sort_values("score", ascending=False, kind="stable").index:
+            if len(gb) == 0:
+                continue
+            ov = ious(d.loc[i, boxes], gb)
+            best = int(np.argmax(ov))
+            if ov[best] >= 0.5 and best not in covered:
+                covered.add(best)
+                tp[i] = True
+    order = np.argsort(-d["score"].to_numpy(), kind="stable")
+    rec = np.cumsum(tp[order]) / len(g)
+    prec = np.cumsum(tp[order]) / np.arange(1, len(d) + 1)
+    pr = float(np.interp(level, rec, prec))
+    thr = float(np.interp(level, rec, d["score"].to_numpy()[order]))
+    # chains: keep > thr, link to the first maximum of the previous five frames (oldest first)
+    fp = 0
+    for c, n in frames_per_clip.items():
+        kept = d.loc[(d["clip_id"] == c) & (d["score"] > thr)]
+        parent, history = {}, []
+        for f in range(n):
+            now = kept.loc[kept["frame"] == f].sort_values("score", ascending=False, kind="stable")
+            flat = [i for frame in history for i in frame]
+            for i in now.index:
+                ov = ious(d.loc[i, boxes], [d.loc[j, boxes] for j in flat])
+                if ov and max(ov) > 0.5:
+                    parent[i] = flat[int(np.argmax(ov))]
+            history = (history + [list(now.index)])[-5:]
+
+        chains = {}
+        for i in kept.index:
+            top = i
+            while top in parent:
+                top = parent[top]
+            chains.setdefault(top, []).append(i)
+        for members in chains.values():
+            true = match(g, d.loc[members], "center").det_hit
+            fp += int(true.mean() <= 0.9)
+    return pr, thr, fp / sum(frames_per_clip.values()) * 1800
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_ultradet_convention_equals_a_one_at_a_time_reading(seed):
+    # boxes on a coarse grid, so that equal IoUs (the tie rules) happen often
+    rng = np.random.default_rng(seed)
+    n_frames = {"A": 12, "B": 9}
+    g_rows, d_rows = [], []
+    for c, n in n_frames.items():
+        for f in range(n):
+            for _ in range(int(rng.integers(0, 3))):
+                x, y = rng.integers(0, 4, 2) * 4
+                g_rows.append((c, f, "1", x, y, x + 8, y + 8))
+            for _ in range(int(rng.integers(0, 4))):
+                x, y = rng.integers(0, 5, 2) * 3
+                w, h = rng.integers(2, 4, 2) * 3
+                d_rows.append((c, f, round(float(rng.random()), 3), x, y, x + w, y + h))
+    g, d = gt(*g_rows), det(*d_rows)
+    m = literature_metrics(g, d, n_frames, dict.fromkeys(n_frames, 30.0), "ultradet")
+    for level in ("80", "90"):  # reached or not: the published code gives a number either way
+        pr, thr, fp30 = _ultradet_loop(g, d, n_frames, int(level) / 100)
+        assert m[f"pr{level}"] == pytest.approx(pr)
+        assert m[f"fp{level}"]["threshold"] == pytest.approx(thr)
+        assert m[f"fp{level}"]["fps30"] == pytest.approx(fp30)
+
+
+def test_results_hold_the_published_reading_beside_usbkits(tmp_path):
+    g = gt(*[("A", f, "1", 0, 0, 10, 10) for f in range(5)])
+    d = det(*[("A", f, s, 0, 0, 10, 10) for f, s in enumerate([0.9, 0.8, 0.7, 0.6, 0.5])])
+    cl = pd.DataFrame({"clip_id": ["A"], "patient_id": ["P"]})
+    assert EvalConfig().published_conventions == ("ultradet",)
+    res = evaluate_models(g, {"m": d}, cl, {"A": 20}, EvalConfig(n_boot=10), progress=False)
+    m = res["models"]["m"]
+    assert m["literature"]["convention"] == "usbkit"
+    assert m["literature_published"]["ultradet"]["convention"] == "ultradet"
+    assert m["literature_published"]["ultradet"]["fp80"]["recall"] == pytest.approx(0.6)
+    json.dumps(res, allow_nan=False)
+    none = EvalConfig(n_boot=10, published_conventions=())
+    res = evaluate_models(g, {"m": d}, cl, {"A": 20}, none, progress=False)
+    assert res["models"]["m"]["literature_published"] == {}
+    from usbkit.errors import UsbkitError
+
+    with pytest.raises(UsbkitError, match="published convention 'usbkit'"):
+        EvalConfig(published_conventions=("usbkit",))

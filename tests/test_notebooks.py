@@ -359,6 +359,29 @@ def test_explore_notebook_on_unannotated_clips_shows_no_blank_plot_and_says_what
     assert "usbkit import cvat-video" in text  # what the user can do
 
 
+def test_example_frames_fill_their_canvas_with_no_blank_band(tmp_path):
+    """figures/synth_frames.png was a strip of frames in a larger white canvas. The canvas is
+    now as high as the frames need: each frame's panel, at the frame's aspect ratio, spans
+    the plot area's whole height, and no axis lines or ticks are drawn around it."""
+    import numpy as np
+
+    from usbkit.io.study import load_study
+    from usbkit.report.explore import example_frames_figure
+
+    fig = example_frames_figure(load_study(_small_study(tmp_path / "study")))
+    rows, cols = np.asarray(fig.data[0].z).shape
+    lay = fig.layout
+    plot_w = lay.width - lay.margin.l - lay.margin.r
+    plot_h = lay.height - lay.margin.t - lay.margin.b
+    for k in range(1, len(fig.data) + 1):
+        x = lay[f"xaxis{k if k > 1 else ''}"]
+        y = lay[f"yaxis{k if k > 1 else ''}"]
+        panel_w = (x.domain[1] - x.domain[0]) * plot_w
+        assert panel_w * rows / cols == pytest.approx(plot_h, abs=1.0)
+        assert x.visible is False and y.visible is False
+    assert lay.margin.b <= 10 and lay.margin.l <= 10 and lay.margin.r <= 10
+
+
 def test_explore_notes_name_a_single_clip_and_a_study_of_normal_scans(tmp_path):
     import pandas as pd
 

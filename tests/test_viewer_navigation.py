@@ -194,6 +194,55 @@ def test_viewer_navigation_both_ways_outline_message_and_unannotated_pages(studi
         browser.close()
 
 
+@pytest.mark.browser
+def test_two_models_scores_on_one_lesion_do_not_overlap(studies, tmp_path):
+    """Both models mark lesion 1 on frame 6 with nearly the same box: their score labels used
+    to be drawn at the same place, one over the other. The second goes one row up."""
+    if chromium_path() is None:  # pragma: no cover - make install provides Chromium
+        pytest.skip("no system Chromium")
+    from playwright.sync_api import sync_playwright
+
+    from usbkit.report.lab import launch_chromium
+    from usbkit.viewer.static_page import write_pages
+
+    cols = ["clip_id", "frame", "score", "x0", "y0", "x1", "y1"]
+    dets = {
+        "single frame": pd.DataFrame([("A", 6, 0.91, 8, 8, 22, 22)], columns=cols),
+        "sequence": pd.DataFrame([("A", 6, 0.87, 9, 8, 23, 22)], columns=cols),
+    }
+    page_path = write_pages(
+        studies["annotated"], dets, {"single frame": 0.5, "sequence": 0.5}, tmp_path, ["A"]
+    )[0]
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.goto(page_path.as_uri())
+        page.wait_for_function("document.querySelector('.usbkit-viewer').dataset.frame === '0'")
+        page.wait_for_timeout(200)  # frames decoded
+        page.evaluate(
+            "(() => { const s = document.querySelector('.usbkit-slider');"
+            " s.value = '6'; s.dispatchEvent(new Event('input')); })()"
+        )
+        page.wait_for_function("document.querySelector('.usbkit-viewer').dataset.frame === '6'")
+        labels = page.evaluate("document.querySelector('.usbkit-viewer').usbkit.labels")
+        size = page.evaluate(
+            "(() => { const c = document.querySelector('canvas.usbkit-image');"
+            " return [c.width, c.height]; })()"
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator("canvas.usbkit-image").screenshot(
+            path=str(ARTIFACTS / "viewer_two_scores.png")
+        )
+        browser.close()
+    assert sorted(lab["text"] for lab in labels) == ["0.87", "0.91"]
+    a, b = labels
+    assert not (a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+                and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"])  # fmt: skip
+    for lab in labels:  # both inside the image
+        assert 0 <= lab["x"] and lab["x"] + lab["w"] <= size[0]
+        assert 0 <= lab["y"] and lab["y"] + lab["h"] <= size[1]
+
+
 # ---------------------------------------------------------------------- report pages
 def test_static_page_frames_are_compact(tiny_cohort, tmp_path):
     """A page costs well under the 19 kB per frame of the JPEG-at-70 pages it replaces."""

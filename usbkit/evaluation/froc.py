@@ -491,29 +491,59 @@ class RankedMatches:
         """Precision down the ranked list at threshold number ``k`` (not made monotone)."""
         return np.cumsum(self.tp[k]) / np.arange(1, len(self.score) + 1)
 
-    def average_precision(self, k: int = 0) -> float:
-        """COCO's 101-point AP at threshold number ``k`` (docs/metrics.md#ap50)."""
+    def average_precision(self, k: int = 0, mode: str = "coco") -> float:
+        """AP at threshold number ``k``: COCO's 101-point AP (``mode="coco"``,
+        docs/metrics.md#ap50) or the area under the all-point precision envelope
+        (``mode="area"``, the mmdetection AP of UltraDet's published code)."""
+        if mode not in ("coco", "area"):
+            raise ValueError(f"AP mode {mode!r} is not coco or area")
         if self.n_gt == 0:
             return float("nan")
         if len(self.score) == 0:
             return 0.0
         recall = self.recall(k)
         precision = np.maximum.accumulate(self.precision(k)[::-1])[::-1]
+        if mode == "area":  # sum of recall steps times the envelope to their right
+            steps = np.diff(np.r_[0.0, recall])
+            return float((steps * precision).sum())
         idx = np.searchsorted(recall, np.linspace(0, 1, 101), side="left")
         ok = idx < len(precision)
         return float(np.where(ok, precision[np.minimum(idx, len(precision) - 1)], 0).mean())
 
 
 def rank_matches(
-    gt: pd.DataFrame, det: pd.DataFrame, iou_thresholds: tuple = (0.5,)
+    gt: pd.DataFrame,
+    det: pd.DataFrame,
+    iou_thresholds: tuple = (0.5,),
+    assign: str = "free",
 ) -> RankedMatches:
     """Match detections to ground-truth boxes as frame-level AP does, at several IoUs at once.
 
-    Detections are taken by decreasing score (equal scores: input order); each is matched to
-    the still unmatched box of its clip and frame with the highest IoU >= threshold (equal
-    IoUs: the earlier annotation row), else it is a false positive. The pairs and their IoUs
-    are computed once for all thresholds.
+    Detections are taken by decreasing score (equal scores: input order). With
+    ``assign="free"`` (COCO's rule, usbkit's AP) each is matched to the still unmatched box
+    of its clip and frame with the highest IoU >= threshold (equal IoUs: the earlier
+    annotation row), else it is a false positive. With ``assign="argmax"`` (mmdetection's
+    rule, in UltraDet's published code) each looks only at the box of its frame with the
+    highest IoU (equal IoUs: the earlier row): a true positive when that IoU is >= threshold
+    and no detection ranked before it took that box, else a false positive, even when
+    another box of the frame is free and overlaps enough. The pairs and their IoUs are
+    computed once for all thresholds.
+
+    Examples
+    --------
+    Boxes G and H overlap; the second detection overlaps G enough but H more, and H is
+    taken:
+
+    >>> g = pd.DataFrame({"clip_id": ["A"] * 2, "frame": [0, 0], "x0": [0.0, 2.0],
+    ...                   "y0": [0.0, 0.0], "x1": [10.0, 12.0], "y1": [10.0, 10.0]})
+    >>> d = pd.DataFrame({"clip_id": ["A"] * 2, "frame": [0, 0], "score": [0.9, 0.8],
+    ...                   "x0": [2.0, 1.5], "y0": [0.0, 0.0], "x1": [12.0, 11.5],
+    ...                   "y1": [10.0, 10.0]})
+    >>> rank_matches(g, d).tp[0].tolist(), rank_matches(g, d, assign="argmax").tp[0].tolist()
+    ([True, True], [True, False])
     """
+    if assign not in ("free", "argmax"):
+        raise ValueError(f"assignment {assign!r} is not free or argmax")
     det = det.reset_index(drop=True)
     scores = det["score"].to_numpy(float)
     order = np.argsort(-scores, kind="stable")
@@ -531,15 +561,23 @@ def rank_matches(
             pairs[[c + "_d" for c in BOX]].to_numpy(float),
             pairs[[c + "_g" for c in BOX]].to_numpy(float),
         )
-        keep = ov >= min(iou_thresholds)
-        pr = rank[pairs["det_index"].to_numpy()[keep]]
-        pg = pairs["gt_index"].to_numpy()[keep]
-        ov = ov[keep]
-        o = np.lexsort((pg, -ov, pr))  # by rank; inside a rank, best box first
+        pr = rank[pairs["det_index"].to_numpy()]
+        pg = pairs["gt_index"].to_numpy()
+        if assign == "free":
+            keep = ov >= min(iou_thresholds)
+            pr, pg, ov = pr[keep], pg[keep], ov[keep]
+        o = np.lexsort((pg, -ov, pr))  # by rank; inside a rank, best box first (ties: row)
         pr, pg, ov = pr[o], pg[o], ov[o]
+        if assign == "argmax":  # each rank looks at its best box only
+            best = np.r_[True, pr[1:] != pr[:-1]]
+            pr, pg, ov = pr[best], pg[best], ov[best]
         for k, t in enumerate(iou_thresholds):
             ok = ov >= t
-            tp[k] = greedy_assign(pr[ok], pg[ok], np.arange(len(det)), len(g)) >= 0
+            if assign == "free":
+                tp[k] = greedy_assign(pr[ok], pg[ok], np.arange(len(det)), len(g)) >= 0
+            else:  # the first (best-ranked) rank to claim a box takes it
+                _, first = np.unique(pg[ok], return_index=True)
+                tp[k, pr[ok][first]] = True
     return RankedMatches(
         score=scores[order], tp=tp, iou_thresholds=tuple(iou_thresholds), n_gt=len(g)
     )

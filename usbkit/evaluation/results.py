@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from usbkit.config import setting_problem
 from usbkit.errors import UsbkitError
 from usbkit.evaluation.froc import (
     ScanRatings,
@@ -30,7 +31,7 @@ from usbkit.evaluation.froc import (
     rate_scans,
     scan_froc,
 )
-from usbkit.evaluation.literature import literature_metrics
+from usbkit.evaluation.literature import CONVENTIONS, literature_metrics
 from usbkit.evaluation.matching import parse_hit
 from usbkit.evaluation.stats import (
     bootstrap_p,
@@ -76,6 +77,11 @@ class EvalConfig:
     pairs : tuple of (str, str)
         The pairs of models given paired tests; empty: every pair, in the models' order. A
         pair naming a model that is not evaluated is left out.
+    published_conventions : tuple of str
+        Published readings of the literature metrics computed beside usbkit's own
+        (``literature``) and stored per model under ``literature_published``: ``ultradet``,
+        the reading of UltraDet's evaluation code
+        (docs/metrics.md#the-published-convention-ultradet); empty: none.
     """
 
     hit: str = "center"
@@ -86,6 +92,15 @@ class EvalConfig:
     band_points: int = 41
     view_fp_rate: float = 0.5
     pairs: tuple[tuple[str, str], ...] = ()
+    published_conventions: tuple[str, ...] = ("ultradet",)
+
+    def __post_init__(self) -> None:
+        for c in self.published_conventions:
+            setting_problem(
+                c in CONVENTIONS and c != "usbkit",
+                f"published convention '{c}' is not one of "
+                + ", ".join(x for x in CONVENTIONS if x != "usbkit"),
+            )
 
 
 def _clean(v):
@@ -237,6 +252,10 @@ def evaluate_models(
             },
             "frame_froc": fc.corners().to_dict("fp_per_frame"),
             "literature": literature,
+            "literature_published": {
+                c: literature_metrics(gt, detections[name], frames_per_clip, fps_per_clip, c)
+                for c in config.published_conventions
+            },
             "ttfd": [_ttfd_summary(x, *(v[k] for v in ttfd[name])) for k, x in enumerate(xs)],
         }
     pairs = compared_pairs(list(ratings), config.pairs)

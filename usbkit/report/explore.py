@@ -221,9 +221,29 @@ def _gray(image: np.ndarray, **axes) -> go.Heatmap:
     )
 
 
+#: The strip of example frames: its width, the gap between frames (share of the width) and
+#: its margins in pixels (room for the titles above, none wasted beside or below).
+STRIP_WIDTH, STRIP_GAP = 880, 0.01
+STRIP_MARGIN = dict(l=10, r=10, t=72, b=8)
+
+
+def strip_size(n: int, frame_shape: tuple[int, int], width: int = STRIP_WIDTH) -> tuple[int, int]:
+    """The (width, height) in pixels of a figure of ``n`` frames side by side, each of
+    ``frame_shape`` (rows, columns), that the frames fill: the height follows from the
+    width of one frame's panel and the frames' aspect ratio, plus the margins.
+
+    >>> strip_size(4, (320, 384))
+    (880, 254)
+    """
+    rows, cols = frame_shape
+    panel = (width - STRIP_MARGIN["l"] - STRIP_MARGIN["r"]) * (1 - STRIP_GAP * (n - 1)) / n
+    return width, round(panel * rows / cols + STRIP_MARGIN["t"] + STRIP_MARGIN["b"])
+
+
 def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.Figure:
     """``n`` frames spread over a clip with its ground-truth boxes (the clip with most boxes
-    unless ``clip_id`` is given); the title says when the clip has none."""
+    unless ``clip_id`` is given); the title says when the clip has none. The canvas is as
+    high as the frames need (:func:`strip_size`): no blank band above or below them."""
     if clip_id is None:
         counts = study.annotations.groupby("clip_id").size()
         clip_id = counts.idxmax() if len(counts) else study.clip_ids[0]
@@ -235,15 +255,19 @@ def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.F
         idx = np.linspace(max(lo - 2, 0), min(hi + 2, len(clip) - 1), n).round().astype(int)
     else:
         idx = np.linspace(0, len(clip) - 1, n).round().astype(int)
-    fig = make_subplots(1, n, subplot_titles=[f"frame {i}" for i in idx], horizontal_spacing=0.01)
+    fig = make_subplots(
+        1, n, subplot_titles=[f"frame {i}" for i in idx], horizontal_spacing=STRIP_GAP
+    )
+    shape = None
     for k, i in enumerate(idx, start=1):
-        fig.add_trace(_gray(np.asarray(clip[i])), row=1, col=k)
+        frame = np.asarray(clip[i])
+        shape = frame.shape[:2]
+        fig.add_trace(_gray(frame), row=1, col=k)
         for b in boxes[boxes["frame"] == i].itertuples():
             add_box(fig, b, 1, k, GT_COLOR, offset=(ox, oy), dash="dash")
-        fig.update_yaxes(
-            autorange="reversed", showticklabels=False, scaleanchor=f"x{k}", row=1, col=k
-        )
-        fig.update_xaxes(showticklabels=False, row=1, col=k)
+        # the image's own extent, no axis lines or ticks: the frames fill their panels
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{k}", visible=False, row=1, col=k)
+        fig.update_xaxes(range=[-0.5, shape[1] - 0.5], visible=False, row=1, col=k)
     if len(boxes):
         title = f"Clip {clip_id}: a lesion enters and leaves the imaging plane"
     elif study.annotations.empty:
@@ -251,7 +275,8 @@ def example_frames_figure(study, clip_id: str | None = None, n: int = 4) -> go.F
     else:
         title = f"Clip {clip_id}: {n} frames (a lesion-free scan)"
     fig = style_figure(fig, title)
-    fig.update_layout(width=min(220 * n, 880), height=300)
+    width, height = strip_size(n, shape, min(220 * n, STRIP_WIDTH))
+    fig.update_layout(width=width, height=height, margin=STRIP_MARGIN)
     return fig
 
 

@@ -146,11 +146,25 @@ def froc_figure(results: dict, level: str = "scan") -> go.Figure:
     return style_figure(fig, title)
 
 
+#: Share of an FP rate's slot that its group of bars takes (the rest separates the groups).
+BAR_GROUP_WIDTH = 0.8
+
+
 def sensitivity_bars(results: dict) -> go.Figure:
-    """Sensitivity at each FP rate, 95% intervals, P values, the study's published values."""
+    """Sensitivity at each FP rate, 95% intervals, P values, the study's published values.
+
+    Each FP rate is a slot on the x axis (0, 1, ...) holding one bar per model. A bar's value
+    is written inside it at its base, clear of the interval's whiskers and of the published
+    markers near its top; each published marker stands on the bar of the model of the same
+    name, right of the bar's whisker (at the slot's centre when the results have no such
+    model).
+    """
     names = list(results["models"])
     colors = model_colors(names)
-    xs = [f"{x:g} FP/scan" for x in results["fp_rates"]]
+    labels = [f"{x:g} FP/scan" for x in results["fp_rates"]]
+    slots = np.arange(len(labels), dtype=float)
+    width = BAR_GROUP_WIDTH / max(len(names), 1)
+    centre = {n: -BAR_GROUP_WIDTH / 2 + (i + 0.5) * width for i, n in enumerate(names)}
     fig = go.Figure()
     for name in names:
         m = results["models"][name]
@@ -158,8 +172,10 @@ def sensitivity_bars(results: dict) -> go.Figure:
         ci = np.asarray([[np.nan if v is None else v for v in c] for c in m["ci95"]], float)
         fig.add_trace(
             go.Bar(
-                x=xs,
+                x=slots,
                 y=s,
+                width=width,
+                offset=centre[name] - width / 2,
                 name=name,
                 marker_color=colors[name],
                 error_y=dict(
@@ -169,17 +185,30 @@ def sensitivity_bars(results: dict) -> go.Figure:
                     arrayminus=s - ci[:, 0],
                     color="#333",
                     thickness=1.5,
+                    width=3,
                 ),
                 text=[f"{v:.1%}" for v in s],
                 textposition="inside",
+                insidetextanchor="start",  # at the bar's base, away from whiskers and markers
                 textangle=0,
+                textfont=dict(size=12),
+                customdata=labels,
+                hovertemplate=f"{name}<br>%{{customdata}}: %{{y:.1%}}<extra></extra>",
             )
         )
     for k, pub in enumerate(("single frame", "sequence")):
+        at = [
+            labels.index(f"{x:g} FP/scan")
+            for x in PUBLISHED["fp_rates"]
+            if f"{x:g} FP/scan" in labels
+        ]
+        shown = [
+            y for x, y in zip(PUBLISHED["fp_rates"], PUBLISHED[pub]) if f"{x:g} FP/scan" in labels
+        ]
         fig.add_trace(
             go.Scatter(
-                x=[f"{x:g} FP/scan" for x in PUBLISHED["fp_rates"]],
-                y=PUBLISHED[pub],
+                x=slots[at] + (centre[pub] + 0.3 * width if pub in centre else 0.0),
+                y=shown,
                 mode="markers",
                 marker=dict(
                     symbol=["diamond-open", "star-open"][k],
@@ -188,6 +217,7 @@ def sensitivity_bars(results: dict) -> go.Figure:
                     line=dict(width=2),
                 ),
                 name=f"Yuan & Jia 2022: {pub}",
+                hovertemplate=f"Yuan & Jia 2022, {pub}: %{{y:.1%}}<extra></extra>",
             )
         )
     if results["comparisons"]:
@@ -201,21 +231,37 @@ def sensitivity_bars(results: dict) -> go.Figure:
         for c in results["comparisons"]:
             if (c["a"], c["b"]) != (a, b):
                 continue
+            label = f"{c['fp_rate']:g} FP/scan"
+            if label not in labels:
+                continue
             fig.add_annotation(
-                x=f"{c['fp_rate']:g} FP/scan",
+                x=slots[labels.index(label)],
                 y=1.07,
                 showarrow=False,
                 text=f"McNemar P {format_p(c['mcnemar_p'])}<br>"
                 f"bootstrap P {format_p(c['bootstrap_p'])}",
                 font=dict(size=12),
             )
-    fig.update_layout(barmode="group")
     fig.update_yaxes(title="lesion sensitivity (95% CI)", tickformat=".0%", range=[0, 1.15])
-    fig.update_xaxes(title="operating point (false positives per scan)")
+    fig.update_xaxes(
+        title="operating point (false positives per scan)",
+        tickvals=slots,
+        ticktext=labels,
+        range=[-0.5, len(labels) - 0.5],
+        ticks="",
+    )
     title = "Sensitivity at fixed false-positive rates"
     if results["comparisons"] and len(results["models"]) > 2:
         title += f" (P values: {a} vs {b})"
-    return style_figure(fig, title)
+    fig = style_figure(fig, title)
+    # the legend below the plot leaves the bars the figure's width: wide enough for a
+    # published marker to stand clear of its bar's whisker
+    fig.update_layout(
+        legend=dict(orientation="h", x=0, xanchor="left", y=-0.2, yanchor="top"),
+        margin=dict(b=150),
+        height=640,
+    )
+    return fig
 
 
 def gallery_examples(
@@ -589,30 +635,49 @@ def literature_table(results: dict) -> pd.DataFrame:
 
     COCO AP, AP50, AP75, Pr80, Pr90 (frame level, all frames pooled) and FP80 / FP90 (false-
     positive chains per minute at frame recall 0.8 / 0.9) with each clip's own frame rate and
-    at the literature's 30 fps; rounded to three decimals. A recall level the model never
-    reaches reads "not reached", and the column "frame recall reached" gives the IoU-0.5
-    frame recall it does reach with every mark kept.
+    at the literature's 30 fps; rounded to three decimals. One row per model and convention
+    (index ``model``, ``convention``): usbkit's definitions, and each published reading the
+    results hold (``UltraDet's code``: docs/metrics.md#the-published-convention-ultradet), to
+    be set beside that paper's tables. A recall level the model never reaches reads "not
+    reached" in usbkit's rows; a published reading still gives a number there (its code
+    does), marked "(not reached)". The column "frame recall reached" gives the IoU-0.5 frame
+    recall the model does reach with every mark kept.
     """
-    rows = {}
+    from usbkit.evaluation.literature import CONVENTION_NAMES
+
+    rows, notes = {}, {}
     for name, m in results["models"].items():
-        lit = m["literature"]
-        row = {k.upper() if k != "ap" else "AP (0.5:0.95)": lit[k] for k in ("ap", "ap50", "ap75")}
-        if "max_recall" in lit:
-            row["frame recall reached"] = lit["max_recall"]
-        row.update({"Pr80": lit["pr80"], "Pr90": lit["pr90"]})
-        for level in ("fp80", "fp90"):
-            row[f"{level.upper()} (own fps)"] = lit[level]["own_fps"]
-            row[f"{level.upper()} (30 fps)"] = lit[level]["fps30"]
-        rows[name] = row
-    table = pd.DataFrame(rows).T.astype(float)
+        readings = [("usbkit", m["literature"]), *m.get("literature_published", {}).items()]
+        for convention, lit in readings:
+            key = (name, CONVENTION_NAMES.get(convention, convention))
+            row = {
+                k.upper() if k != "ap" else "AP (0.5:0.95)": lit[k] for k in ("ap", "ap50", "ap75")
+            }
+            if "max_recall" in lit:
+                row["frame recall reached"] = lit["max_recall"]
+            row.update({"Pr80": lit["pr80"], "Pr90": lit["pr90"]})
+            for level in ("fp80", "fp90"):
+                row[f"{level.upper()} (own fps)"] = lit[level]["own_fps"]
+                row[f"{level.upper()} (30 fps)"] = lit[level]["fps30"]
+            rows[key] = row
+            notes[key] = (convention, lit)
+    table = pd.DataFrame.from_dict(rows, orient="index").astype(float)
+    table.index = pd.MultiIndex.from_tuples(list(rows), names=["model", "convention"])
     text = table.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-    for name, m in results["models"].items():
-        lit = m["literature"]
+    for key, (convention, lit) in notes.items():
+        if lit.get("ap50") is None:  # no lesion boxes: nothing is defined
+            continue
         for level, cols in (("80", ("Pr80", "FP80 (own fps)", "FP80 (30 fps)")),
                             ("90", ("Pr90", "FP90 (own fps)", "FP90 (30 fps)"))):  # fmt: skip
-            if lit[f"pr{level}"] is None and lit.get("ap50") is not None:
-                for col in cols:  # the model never reaches this share of the lesion frames
-                    text.loc[name, col] = "not reached"
+            reached = lit.get("max_recall")
+            if convention == "usbkit":
+                if lit[f"pr{level}"] is None:  # the model never reaches this share
+                    for col in cols:
+                        text.loc[key, col] = "not reached"
+            elif reached is not None and reached < int(level) / 100 - 1e-12:
+                for col in cols:  # the published code still prints a number here
+                    value = text.loc[key, col]
+                    text.loc[key, col] = f"{value} (not reached)" if value else "not reached"
     return text
 
 

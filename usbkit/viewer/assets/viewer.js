@@ -52,6 +52,7 @@ function render({ model, el }) {
     thresholds: {}, samples: [], played: { advanced: 0, shown: 0 },
     judged: true,  // marks judged against annotations (hit / false positive)
     focus: null,   // what the message is about: {model, kind, k, lesion | track}
+    labels: [],    // the score labels of the frame drawn: {model, text, x, y, w, h} (canvas px)
   };
   // Measurements the tests and benchmarks read (key press to painted frame, playback).
   root.usbkit = state;
@@ -221,24 +222,25 @@ function render({ model, el }) {
     if (bm) ctx.drawImage(bm, 0, 0, canvas.width, canvas.height);
     else { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, canvas.width, canvas.height); }
     const dpr = state.tdpr || 1;
-    drawFocus(f, s, dpr);  // under the marks, so that their scores stay readable
+    const tag = drawFocus(f, s, dpr);  // under the marks, so that their scores stay readable
+    state.labels = [];
     if (state.showMarks) {
       ctx.font = `${Math.round(11 * dpr)}px Arial, sans-serif`;
+      const taken = tag ? [tag] : [];  // label places already used on this frame
       clip.models.forEach(m => {
         const t = state.thresholds[m.name];
-        ctx.strokeStyle = m.color;
-        ctx.lineWidth = 2 * dpr;
         m.marks.frame.forEach((mf, k) => {
           if (mf !== f || m.marks.score[k] < t) return;
           const [x, y, w, hgt] = boxPath(m.marks.box[k], s);
+          ctx.strokeStyle = m.color;
+          ctx.lineWidth = 2 * dpr;
           ctx.setLineDash(!state.judged || m.marks.hit[k] ? [] : [6 * dpr, 4 * dpr]);
           ctx.strokeRect(x, y, w, hgt);
           ctx.setLineDash([]);
           const text = m.marks.score[k].toFixed(2);
-          ctx.fillStyle = "rgba(0,0,0,0.6)";
-          ctx.fillRect(x, y - 13 * dpr, ctx.measureText(text).width + 4 * dpr, 13 * dpr);
-          ctx.fillStyle = m.color === "#0072B2" ? "#8fd3ff" : m.color;
-          ctx.fillText(text, x + 2 * dpr, y - 3 * dpr);
+          const r = placeLabel(taken, x, y, hgt, ctx.measureText(text).width + 4 * dpr, 13 * dpr);
+          taken.push(r);
+          state.labels.push({ model: m.name, text, color: m.color, ...r });
         });
       });
     }
@@ -264,6 +266,14 @@ function render({ model, el }) {
         ctx.stroke();
       }
     }
+    // the scores last, over the boxes, so that no line runs through one
+    ctx.font = `${Math.round(11 * dpr)}px Arial, sans-serif`;
+    for (const r of state.labels) {
+      ctx.fillStyle = "rgba(0,0,0,0.6)";
+      ctx.fillRect(r.x, r.y, r.w, r.h);
+      ctx.fillStyle = r.color === "#0072B2" ? "#8fd3ff" : r.color;
+      ctx.fillText(r.text, r.x + 2 * dpr, r.y + r.h - 3 * dpr);
+    }
     const inView = lesionsOn(f).length;
     const seen = !state.judged ? "not annotated"
       : inView ? `${inView} lesion${inView > 1 ? "s" : ""} in view` : "no lesion in view";
@@ -271,6 +281,24 @@ function render({ model, el }) {
     if (+slider.value !== f) slider.value = String(f);
     root.dataset.frame = String(f);
     drawCursor();
+  }
+
+  // Where a mark's score label goes: just above its box's top-left corner; when another label
+  // of this frame is there already (two models marking the same lesion, whose boxes nearly
+  // coincide), the next row up, then the rows just below the box; always inside the image.
+  function placeLabel(taken, x, y, hgt, w, lh) {
+    const W = canvas.width, H = canvas.height;
+    const lx = Math.max(0, Math.min(x, W - w));
+    const rows = [];
+    for (let j = 0; j < 4; j++) rows.push(y - lh * (j + 1));  // above the box, upwards
+    for (let j = 0; j < 4; j++) rows.push(y + hgt + lh * j);  // below it, downwards
+    const fits = rows.map(ly => Math.max(0, Math.min(ly, H - lh)));
+    const free = r => !taken.some(o => r.x < o.x + o.w && o.x < r.x + r.w && r.y < o.y + o.h && o.y < r.y + r.h);
+    for (const ly of fits) {
+      const r = { x: lx, y: ly, w, h: lh };
+      if (free(r)) return r;
+    }
+    return { x: lx, y: fits[0], w, h: lh };  // a crowded frame: the usual place
   }
 
   // the lesion or mark the message is about, outlined on every frame it is on: a yellow ring
@@ -290,9 +318,10 @@ function render({ model, el }) {
     const k = tr.marks.find(i => m.marks.frame[i] === f && m.marks.score[i] >= t);
     return k === undefined ? null : m.marks.box[k];
   }
+  // returns the place of its tag (so that score labels keep clear of it), or null
   function drawFocus(f, s, dpr) {
     const b = focusBox(f);
-    if (!b) return;
+    if (!b) return null;
     const [x, y, w, hgt] = boxPath(b, s);
     const g = 5 * dpr;
     ctx.setLineDash([]);
@@ -310,6 +339,7 @@ function render({ model, el }) {
     ctx.fillRect(x - g, ty, tw, 15 * dpr);
     ctx.fillStyle = FOCUS;
     ctx.fillText(text, x - g + 3 * dpr, ty + 11 * dpr);
+    return { x: x - g, y: ty, w: tw, h: 15 * dpr };
   }
 
   function tx(f) {
