@@ -146,6 +146,7 @@ def test_save_writes_every_frame_and_the_key_frames_and_reopens_the_same(tmp_pat
     r = run_cli("check", root)
     assert r.returncode == 0, r.stderr
     assert "7 boxes" in r.stdout
+    assert "2 drawn or confirmed by a person" in r.stdout and "3 interpolated" in r.stdout
 
 
 def test_second_save_keeps_a_dated_backup(tmp_path):
@@ -350,3 +351,34 @@ def test_cvat_import_export_import_is_lossless(tmp_path):
     # the editor resumes on the imported key frames
     c = AnnotationEditor(second).clip("A")
     assert c.lesions["3"].box_frames() == [1, 7, 15, 17] and c.lesions["3"].keys[10].box is None
+
+
+def test_practice_path_of_the_scrub_notebook(tiny_cohort, tmp_path):
+    """import clips -> propose -> correct -> save -> evaluate, as the scrub notebook shows it."""
+    import shutil
+
+    from usbkit.report.steps import practice_outcome, practice_study
+    from usbkit.viewer.annotate import AnnotateSession
+    from usbkit.viewer.clipview import ClipView
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_cohort, run)
+    practice = practice_study(run)
+    study = load_study(practice)
+    assert len(study.manifest) == 2 and not study.has_lesions()
+    assert "No lesion is saved" in practice_outcome(practice).data
+    session = AnnotateSession(practice, propose="pretrained:sequence", threshold=0.3)
+    for cid in study.clip_ids:
+        p = session.open(ClipView(study, cid, {}))
+        p = session.handle({"op": "propose", "threshold": 0.3})
+        for d in p["drafts"][:1]:
+            p = session.handle({"op": "accept", "key": d["key"]})
+        lid = p["lesions"][0]["id"] if p["lesions"] else None
+        if lid is not None:  # corrected: one box moved by a person
+            k = p["lesions"][0]["keys"][0]
+            session.handle({"op": "set", "lesion": lid, "frame": k[0],
+                            "box": [k[1] + 1, k[2], k[3] + 1, k[4]]})  # fmt: skip
+    assert session.handle({"op": "save"})["message"].startswith("saved")
+    assert practice_study(run) == practice  # kept, with the work saved in it
+    text = practice_outcome(practice, n_boot=20).data
+    assert "Ground truth:" in text and "drawn or confirmed by a person" in text

@@ -37,6 +37,10 @@ def _cmd_check(args) -> int:
         f"{study.manifest['patient_id'].nunique()} patients, {n_les} lesions, "
         f"{len(study.annotations)} boxes"
     )
+    from usbkit.io.annotation_edit import KEYFRAMES_FILE, ground_truth_line
+
+    if (study.root / KEYFRAMES_FILE).exists():
+        print(f"ground truth ({KEYFRAMES_FILE}): {ground_truth_line(study)}")
     return 0
 
 

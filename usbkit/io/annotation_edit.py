@@ -57,8 +57,10 @@ BACKUP_DIR = "annotation_backups"
 SOURCES = ("drawn", "confirmed", "accepted", "imported", "interpolated")
 #: Key frames found in a table of per-frame boxes reproduce every box within this (pixels).
 IMPORT_TOLERANCE = 0.005
-#: A detector's track accepted as a lesion keeps key frames that reproduce it within this.
-ACCEPT_TOLERANCE = 2.0
+#: A detector's track accepted as a lesion keeps key frames that reproduce it within this
+#: share of the box's mean side (and at least 2 pixels): the detector's frame-to-frame jitter
+#: is smoothed out, a real movement is kept.
+ACCEPT_TOLERANCE = 0.05
 UNDO_DEPTH = 200
 
 
@@ -424,8 +426,9 @@ class ClipAnnotation:
         self, frames, boxes, tolerance: float = ACCEPT_TOLERANCE, lesion_id: str | None = None
     ) -> str:
         """Accept a detector's draft track as a lesion: key frames (source ``accepted``) that
-        reproduce its boxes within ``tolerance`` pixels, interpolated between (frames the
-        track skips included). Returns the new lesion's id."""
+        reproduce its boxes within ``tolerance`` times the mean box side (at least 2
+        pixels), interpolated between (frames the track skips included). Returns the new
+        lesion's id."""
         frames = np.asarray(frames, dtype=np.int64)
         if not len(frames):
             raise UsbkitError("this draft has no boxes to accept")
@@ -433,7 +436,8 @@ class ClipAnnotation:
         # the track may skip frames (the linker bridges gaps): one run, filled by interpolation
         full = np.arange(frames.min(), frames.max() + 1)
         filled = np.column_stack([np.interp(full, frames, boxes[:, c]) for c in range(4)])
-        keys = keyframes_from_boxes(full, filled, tolerance)
+        side = float(np.mean((boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 2))
+        keys = keyframes_from_boxes(full, filled, max(2.0, tolerance * side))
         self._record()
         lid = lesion_id or self.new_id()
         les = Lesion(lid)
@@ -923,3 +927,9 @@ def describe_provenance(counts: dict[str, int]) -> str:
     if counts.get("unknown"):
         parts.append(f"{counts['unknown']} of unknown origin (no key-frame file entry)")
     return f"{total} lesion boxes: " + ", ".join(parts)
+
+
+def ground_truth_line(study) -> str:
+    """How a loaded study's boxes were made, in one sentence (:func:`describe_provenance`)."""
+    keys = read_keyframes(study.root / KEYFRAMES_FILE, set(study.manifest["clip_id"]))
+    return describe_provenance(provenance_counts(study.annotations, keys))

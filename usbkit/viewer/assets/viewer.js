@@ -140,6 +140,7 @@ function render({ model, el }) {
         : "no annotations: marks are shown, not judged");
     buildLegend();
     buildModels();
+    setTitle();
     buildAnnPanel();
     const bytes = bytesOf(model.get("frames"));
     const offsets = model.get("offsets") || [];
@@ -609,7 +610,7 @@ function render({ model, el }) {
       h("div", { class: "usbkit-row" },
         btn("↶ undo", "undo (Z)", () => send({ op: "undo" }), "usbkit-undo"),
         btn("↷ redo", "redo (Y)", () => send({ op: "redo" }), "usbkit-redo"),
-        btn("💾 save", "save annotations.csv (S)", () => send({ op: "save" }), "usbkit-save"),
+        btn("save", "save annotations.csv (S)", () => send({ op: "save" }), "usbkit-save"),
         btn("reload", "read annotations.csv again from disk (drops unsaved edits)", () => {
           if (!ann.dirty || window.confirm("Reload from disk and drop the unsaved edits?")) send({ op: "reload" });
         }), " ", dirty),
@@ -756,8 +757,24 @@ function render({ model, el }) {
     else return false;
     return true;
   }
+  function setTitle() {
+    const clip = state.clip;
+    if (!clip) return;
+    title.textContent = `clip ${clip.clip_id} · ${clip.n} frames at ${clip.fps.toFixed(1)} fps · ` +
+      (state.annotate ? "annotate mode: draw and correct the lesions, then save"
+        : state.judged ? `marks judged by the hit rule "${clip.hit_rule}"`
+          : "no annotations: marks are shown, not judged");
+    if (state.annotate) {
+      legend.replaceChildren(
+        h("span", {}, h("i", { style: "border:3px solid #00E676" }), " key frame (drawn, confirmed or accepted)"),
+        h("span", {}, h("i", { style: "border:2px dashed #00E676" }), " interpolated between key frames"),
+        h("span", {}, h("i", { style: `border:2px dashed ${DRAFT}` }), " the detector's draft"),
+        h("span", { class: "usbkit-note" }, "timeline: one lane per lesion, ◆ its key frames"));
+    } else buildLegend();
+  }
   function setAnnotate(on) {
     state.annotate = !!on;
+    setTitle();
     annotateBox.checked = state.annotate;
     canvas.style.cursor = state.annotate ? "crosshair" : "";
     root.classList.toggle("usbkit-annotating", state.annotate);
