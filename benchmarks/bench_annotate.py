@@ -70,6 +70,8 @@ def main() -> None:
         # saving: 3 lesions, every frame of a 300-frame clip
         save_times = []
         for _ in range(5):
+            (root / "annotations.csv").write_text("clip_id,frame,lesion_id,x0,y0,x1,y1\n")
+            (root / "annotation_keyframes.csv").unlink(missing_ok=True)
             ed = AnnotationEditor(root)
             _lesions(ed, cid, n, w, h)
             t0 = time.perf_counter()

@@ -719,10 +719,11 @@ class AnnotationEditor:
                 f"as it is. Your edits are still in the viewer, and a copy of them is in "
                 f"{copy_path}",
                 file=self.annotations_path,
-                fix="To see the other changes, reload from disk (the 'reload' button, or "
-                "reload() in Python; your unsaved edits are dropped, redo them from the "
-                "copy), or to replace the other version with yours, save with force (its "
-                "content is kept in the backup folder)",
+                fix="To see the other changes, reload from disk (the viewer's 'reload' button, "
+                "or reload() in Python; your unsaved edits are dropped, redo them from the "
+                "copy), or, to replace the other version with yours, save with force "
+                "(viewer.save(force=True) in Python; the other version is kept in the backup "
+                "folder)",
             )
         self.last_backup = self._backup()
         # key frames first: a save cut off between the two leaves the old annotations.csv,
