@@ -278,6 +278,39 @@ scrub = nb(
             "pages = write_scrubber_pages(scrubber, f'{out}/scrubber', clips or [scrubber.clip_pick.value])\n"
             "[page.name for page in pages]",
         ),
+        (
+            "md",
+            "## Annotate your own clips, with the detector's help\n\n"
+            "Every number above rests on the ground truth: a box around each mass on every frame where it is seen. "
+            "For your own clips you draw it here, in the same viewer, and the shipped detector helps. The path is "
+            "**import clips → propose → correct → save → evaluate**, practised below on a few clips of the built-in "
+            "cohort with their annotations removed (a copy in `OUT/practice`; your saved work there is kept).\n\n"
+            "1. **Import clips.** The cell below imports the clips as `usbkit import clips` does with a folder of yours: "
+            "a study with no lesion yet.\n"
+            "2. **Propose.** Press *propose from detections*: the detector's marks, linked over frames, appear as "
+            "orange dashed *draft lesions* with their score. Move the draft threshold to see fainter or surer ones.\n"
+            "3. **Correct.** *Accept* a draft that is a mass (key A), *reject* one that is not (key X). An accepted "
+            "draft becomes a lesion with a few key frames; drag a box to move it, a corner to resize it, wherever "
+            "it is off. Draw a mass the detector missed yourself: drag a box on one frame, go a few frames on and "
+            "drag again; the frames between are filled in (dashed). Press E on the first frame where a lesion is "
+            "no longer seen. Choose each lesion's pathology in the list. Z undoes.\n"
+            "4. **Save** (key S). Every frame of every lesion goes to `annotations.csv`; the key frames, and which "
+            "boxes you drew or confirmed, to `annotation_keyframes.csv`; the previous file to `annotation_backups/`.\n"
+            "5. **Evaluate.** The last cell measures the detector against what you saved. (Evaluating a detector "
+            "against boxes you only accepted from that same detector would be circular: correct them, and draw "
+            "what it missed.)\n\n"
+            "All the keys are listed beside the viewer; docs/annotate.md says more.",
+        ),
+        (
+            "code",
+            "from usbkit.io.study import load_study\n"
+            "from usbkit.report.steps import practice_outcome, practice_study\n"
+            "from usbkit.viewer.scrubber import Scrubber\n\n"
+            "practice = practice_study(out)\n"
+            "annotator = Scrubber(load_study(practice), {}, annotate=True, propose='pretrained:sequence')\n"
+            "annotator",
+        ),
+        ("code", "practice_outcome(practice)"),
     ]
 )
 

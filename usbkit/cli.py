@@ -37,6 +37,10 @@ def _cmd_check(args) -> int:
         f"{study.manifest['patient_id'].nunique()} patients, {n_les} lesions, "
         f"{len(study.annotations)} boxes"
     )
+    from usbkit.io.annotation_edit import KEYFRAMES_FILE, ground_truth_line
+
+    if (study.root / KEYFRAMES_FILE).exists():
+        print(f"ground truth ({KEYFRAMES_FILE}): {ground_truth_line(study)}")
     return 0
 
 
@@ -79,6 +83,15 @@ def _cmd_import(args) -> int:
 
 
 def _cmd_export(args) -> int:
+    if args.format == "cvat-video":
+        from usbkit.io.formats.cvat import export_cvat_video
+
+        path = export_cvat_video(args.study, args.out, overwrite=args.overwrite)
+        print(
+            f"wrote {path}: one folder per clip (annotations.xml and the video), for CVAT "
+            "('CVAT for video 1.1') or `usbkit import cvat-video FOLDER`"
+        )
+        return 0
     from usbkit.io.formats.coco_vid import export_coco_vid
 
     path = export_coco_vid(args.study, args.out, overwrite=args.overwrite)
@@ -527,8 +540,15 @@ def build_parser() -> argparse.ArgumentParser:
     _overwrite_option(s)
     s.set_defaults(func=_cmd_import)
 
-    s = sub.add_parser("export", help="export a study (coco-vid)")
-    s.add_argument("format", choices=["coco-vid"])
+    s = sub.add_parser(
+        "export",
+        help="export a study (coco-vid | cvat-video)",
+        description="Export a study. coco-vid: annotations.json and PNG frames. cvat-video: "
+        "one folder per clip with CVAT for video 1.1 XML (tracks, key frames from the "
+        "viewer's annotation_keyframes.csv, outside) and the video, which CVAT and "
+        "`usbkit import cvat-video` read back with the same boxes.",
+    )
+    s.add_argument("format", choices=["coco-vid", "cvat-video"])
     s.add_argument("study", type=Path)
     s.add_argument("out", type=Path)
     _overwrite_option(s)

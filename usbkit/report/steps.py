@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
+from IPython.display import Markdown
 
 from usbkit.errors import UsbkitError
 from usbkit.evaluation.results import EvalConfig, evaluate_study
@@ -462,3 +463,66 @@ def write_scrubber_pages(scrubber, folder: str | Path, clips) -> list[Path]:
         threshold_notes=scrubber.threshold_notes,
         annotated=scrubber.annotated,
     )
+
+
+def practice_study(out: str | Path = "reports/latest", n_clips: int = 2) -> Path:
+    """A study to practise annotating on: the first ``n_clips`` clips of the run's evaluated
+    split, imported as ``usbkit import clips`` imports a folder of clips, so without their
+    annotations (``OUT/practice``).
+
+    It is made once: an existing practice study, and whatever was saved in it, is kept as it
+    is (delete the folder to start again).
+    """
+    import shutil
+    import tempfile
+
+    from usbkit.io.formats.clips import import_clips
+
+    run = Run.open(out)
+    dest = run.folder / "practice"
+    if (dest / "manifest.csv").exists():
+        return dest
+    study = run.load_study()
+    rows = study.clips(clips_split(study, run.split)).head(n_clips)
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in rows.itertuples(index=False):
+            src = study.clip_path(row.clip_id)
+            to = Path(tmp) / f"{row.clip_id}{src.suffix}"
+            shutil.copytree(src, to) if src.is_dir() else shutil.copyfile(src, to)
+        import_clips(Path(tmp), dest)
+    return dest
+
+
+def practice_outcome(
+    practice: str | Path, checkpoint: str = "pretrained:sequence", n_boot: int = 200
+) -> Markdown:
+    """Evaluate a detector against the ground truth saved in the practice study: how it was
+    made (the key-frame file) and the detector's sensitivity at each FP/scan rate; or, when no
+    lesion has been saved yet, what to do first."""
+    import tempfile
+
+    from usbkit.evaluation.results import table_markdown
+    from usbkit.io.annotation_edit import ground_truth_line
+    from usbkit.io.study import load_study
+    from usbkit.models.detect import detect_study
+
+    practice = Path(practice)
+    study = load_study(practice)
+    if not study.has_lesions():
+        return Markdown(
+            "*No lesion is saved in the practice study yet.* Draw the lesions in the viewer "
+            "above (or accept the detector's drafts and correct them), press **save**, then "
+            "run this cell again."
+        )
+    det = detect_study(
+        practice,
+        checkpoint,
+        practice.parent / "practice-detections.csv",
+        progress=False,
+        overwrite=True,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        results = evaluate_study(
+            practice, {"sequence": det}, Path(tmp), EvalConfig(n_boot=n_boot), progress=False
+        )
+    return Markdown(f"**Ground truth:** {ground_truth_line(study)}.\n\n" + table_markdown(results))

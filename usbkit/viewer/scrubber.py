@@ -16,7 +16,9 @@ import ipywidgets as W
 import pandas as pd
 import traitlets
 
+from usbkit.errors import UsbkitError
 from usbkit.evaluation.results import clip_outcomes, operating_thresholds
+from usbkit.io.notices import warn
 from usbkit.viewer.clipview import ClipView, outcome_filters
 
 ASSETS = Path(__file__).with_name("assets")
@@ -35,6 +37,11 @@ class ClipWidget(anywidget.AnyWidget):
         The frame shown (set it to move; the browser reports moves back).
     thresholds : dict
         Each model's threshold as last set in the browser.
+    annotate : bool
+        Annotate mode (drawing lesions); the browser's "annotate" box toggles it.
+    ann : dict
+        In annotate mode: the open clip's lesions and drafts
+        (:meth:`usbkit.viewer.annotate.AnnotateSession.payload`).
     """
 
     _esm = ASSETS / "viewer.js"
@@ -44,6 +51,21 @@ class ClipWidget(anywidget.AnyWidget):
     offsets = traitlets.List(traitlets.Int()).tag(sync=True)
     frame = traitlets.Int(0).tag(sync=True)
     thresholds = traitlets.Dict().tag(sync=True)
+    annotate = traitlets.Bool(False).tag(sync=True)
+    ann = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        #: the annotate mode's session (edits from the browser arrive as messages)
+        self.session = None
+        self.on_msg(self._on_message)
+
+    def _on_message(self, _widget, content, _buffers) -> None:
+        if self.session is not None and isinstance(content, dict) and "op" in content:
+            # the lesion the edit concerned travels back, so the browser keeps it selected
+            self.ann = self.session.handle(content)
+            for hook in getattr(self, "_after_edit", []):
+                hook(content)
 
     def show_clip(self, view: ClipView) -> None:
         """Send a clip to the browser (frames once, marks as data) and show its frame 0."""
@@ -81,6 +103,16 @@ class Scrubber(W.VBox):
         Without ``results``: only clips of this split in the picker.
     threshold_notes : dict of str to str, optional
         Where each starting threshold comes from (shown under its slider).
+    annotate : bool
+        Open in annotate mode: draw, move and resize lesion boxes on key frames, with
+        interpolation between them, and save them to the study's annotations.csv
+        (docs/annotate.md). The viewer's "annotate" box switches the mode on and off.
+    propose : str, DataFrame or Path, optional
+        Where the annotate mode's draft lesions come from ("propose from detections"): the
+        name of one of ``detections``, a detections table, or a checkpoint (run folder,
+        ``.pt`` file or ``pretrained:NAME``) run on each clip when asked.
+    propose_threshold : float
+        The drafts' starting score threshold.
 
     Examples
     --------
@@ -112,6 +144,9 @@ class Scrubber(W.VBox):
         fp_rate: float | None = None,
         split: str | None = None,
         threshold_notes: dict[str, str] | None = None,
+        annotate: bool = False,
+        propose=None,
+        propose_threshold: float = 0.5,
     ):
         self.study, self.detections = study, detections
         self.names = list(detections)
@@ -146,6 +181,14 @@ class Scrubber(W.VBox):
         self.count = W.HTML()
         self.viewer = ClipWidget()
         self.view: ClipView | None = None
+        if isinstance(propose, str) and propose in detections:
+            propose = detections[propose]
+        self._propose = propose
+        self._propose_threshold = propose_threshold
+        self.viewer._after_edit = [self._after_edit]
+        if annotate:
+            self._start_annotating()
+        self.viewer.observe(self._annotate_toggled, names="annotate")
         self._filter_clips()
         if clip_id is not None:
             self.clip_pick.value = clip_id
@@ -163,6 +206,68 @@ class Scrubber(W.VBox):
         if self.clip_pick.value:
             self.load(self.clip_pick.value)
 
+    # ------------------------------------------------------------------ annotate mode
+    @property
+    def session(self):
+        """The annotate mode's :class:`~usbkit.viewer.annotate.AnnotateSession` (None
+        before the mode was first switched on)."""
+        return self.viewer.session
+
+    def _start_annotating(self) -> None:
+        from usbkit.viewer.annotate import AnnotateSession
+
+        if self.viewer.session is None:
+            self.viewer.session = AnnotateSession(
+                self.study.root, propose=self._propose, threshold=self._propose_threshold
+            )
+        self.viewer.annotate = True
+        if self.view is not None:
+            self.viewer.ann = self.viewer.session.open(self.view)
+
+    def _annotate_toggled(self, change) -> None:
+        if change["new"]:
+            self._start_annotating()
+        elif self.view is not None:
+            # back to the outcome view: judged against the annotations as saved
+            self._reload_study()
+            self.load(self.view.clip_id)
+
+    def _reload_study(self) -> None:
+        from usbkit.io.study import load_study
+
+        self.study = load_study(self.study.root)
+        self.annotated = self.annotated or self.study.has_lesions()
+
+    def _after_edit(self, content) -> None:
+        self._show_count()
+
+    @property
+    def unsaved(self) -> list[str]:
+        """The clips with annotation edits not yet saved."""
+        return self.session.editor.changed_clips if self.session is not None else []
+
+    def save(self, force: bool = False):
+        """Save the annotate mode's edits (see :meth:`AnnotationEditor.save
+        <usbkit.io.annotation_edit.AnnotationEditor.save>`); returns annotations.csv."""
+        if self.session is None:
+            raise UsbkitError("nothing to save: the viewer was not in annotate mode")
+        self.viewer.ann = self.session.handle({"op": "save", "force": force})
+        if self.viewer.ann.get("error"):
+            raise UsbkitError(self.viewer.ann["message"])
+        self._show_count()
+        return self.session.editor.annotations_path
+
+    def close(self) -> None:
+        """Close the viewer; warns when annotation edits are not saved."""
+        if self.unsaved:
+            warn(
+                f"annotation edits of clip(s) {', '.join(self.unsaved)} are not saved; they "
+                "are lost when the notebook's kernel stops",
+                file=self.study.root / "annotations.csv",
+                fix="Call save() on the viewer (or press its save button) first",
+            )
+        super().close()
+
     @property
     def frame(self) -> int:
         """The frame shown."""
@@ -173,12 +278,21 @@ class Scrubber(W.VBox):
         if self.view is not None:
             self.viewer.frame = max(0, min(self.view.n - 1, self.viewer.frame + k))
 
+    def _show_count(self) -> None:
+        text = f"<span style='color:#555'>{len(self._ids)} of {len(self.outcomes)} clips</span>"
+        if self.unsaved:
+            text += (
+                " <span class='usbkit-unsaved' style='color:#b00020;font-weight:bold'>unsaved "
+                f"annotation edits in clip(s) {', '.join(self.unsaved)}: they stay here while "
+                "you look at other clips; press save to keep them</span>"
+            )
+        self.count.value = text
+
     def _filter_clips(self) -> None:
         rule = self.filters[self.filter_pick.value]
         ids = [r["clip_id"] for _, r in self.outcomes.iterrows() if rule(r)]
-        self.count.value = (
-            f"<span style='color:#555'>{len(ids)} of {len(self.outcomes)} clips</span>"
-        )
+        self._ids = ids
+        self._show_count()
         self.clip_pick.options = ids
         if ids and self.clip_pick.value not in ids:
             self.clip_pick.value = ids[0]
@@ -198,3 +312,6 @@ class Scrubber(W.VBox):
             annotated=self.annotated,
         )
         self.viewer.show_clip(self.view)
+        if self.viewer.session is not None:
+            self.viewer.ann = self.viewer.session.open(self.view)
+            self._show_count()

@@ -13,10 +13,14 @@ against the media, and every box must lie on a frame of the video and inside it.
 
 from __future__ import annotations
 
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pandas as pd
+
 from usbkit.errors import UsbkitError
+from usbkit.io.annotation_edit import BOX, KEYFRAME_COLUMNS, KEYFRAMES_FILE, csv_bytes
 from usbkit.io.decode import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from usbkit.io.formats.writer import StudyWriter, safe_name
 from usbkit.io.keyframes import interpolate_between
@@ -132,6 +136,7 @@ def parse_cvat_tracks(xml_path: Path) -> tuple[dict, list[dict]]:
                     coords,
                     box.get("outside", "0") == "1",
                     box.get("occluded", "0") == "1",
+                    box.get("keyframe", "1") != "0",
                 )
             )
         if not listed and len(track):
@@ -148,15 +153,29 @@ def parse_cvat_tracks(xml_path: Path) -> tuple[dict, list[dict]]:
             raise UsbkitError(
                 f"track {tid} has two boxes on frame {dup[0]}", file=xml_path, fix=_FIX
             )
-        boxes = {}
-        for (f, c, out, occ), nxt in zip(listed, listed[1:] + [None]):
+        boxes, keys = {}, {}
+        for i, ((f, c, out, occ, key), nxt) in enumerate(zip(listed, listed[1:] + [None])):
+            prev_out = i == 0 or listed[i - 1][2]
             if out:
+                if not prev_out:
+                    keys[f] = None  # the lesion leaves the view here
                 continue
             boxes[f] = (c, occ)
+            if key or prev_out or nxt is None:
+                keys[f] = c  # key frames, the first box of each stretch and the last box
             if nxt is not None:
                 for g, between in interpolate_between(f, c, nxt[0], nxt[1]):
                     boxes[g] = (between, occ)
-        tracks.append({"id": tid, "label": track.get("label"), "boxes": boxes})
+        last = max(keys, default=None)
+        if last is not None and keys[last] is None and keys.get(last - 1) is not None:
+            del keys[last]  # the end of the track: its last box ends it already
+        named = next((a.text for a in track.iter("attribute") if a.get("name") == "lesion_id"),
+                     None)  # fmt: skip
+        lesion = (named or "").strip() or tid
+        tracks.append(
+            {"id": tid, "lesion_id": lesion, "label": track.get("label"), "boxes": boxes,
+             "keys": keys}
+        )  # fmt: skip
     return meta, tracks
 
 
@@ -203,14 +222,180 @@ def import_cvat_video(
             size=meta["original_size"],
             declared_by="the annotation's <size>/<original_size>",
         )
+        key_rows = []
         for track in tracks:
             for frame, (coords, _occ) in sorted(track["boxes"].items()):
                 w.add_box(
                     clip_id,
                     frame,
-                    track["id"],
+                    track["lesion_id"],
                     coords,
                     label=track["label"],
                     source=f"track {track['id']}, frame {frame}",
                 )
+            for frame, coords in sorted(track["keys"].items()):
+                row = {"clip_id": clip_id, "lesion_id": track["lesion_id"], "frame": frame}
+                row.update(zip(BOX, coords if coords is not None else [None] * 4))
+                row.update(outside=int(coords is None), source="imported")
+                key_rows.append(row)
+        # the key frames, so that the viewer's annotate mode resumes on them (docs/annotate.md)
+        (w.tmp / KEYFRAMES_FILE).write_bytes(csv_bytes(key_rows, KEYFRAME_COLUMNS))
     return out
+
+
+def _xml_number(v: float) -> str:
+    return f"{float(v):.3f}".rstrip("0").rstrip(".")
+
+
+def cvat_track_xml(
+    lesion_id: str,
+    track_id: int,
+    label: str,
+    rows: dict[int, list[float]],
+    keys: set[int],
+    n_frames: int,
+) -> ET.Element:
+    """One lesion as a CVAT ``<track>``: a box on every frame in view (``keyframe="1"`` on
+    its key frames), and an ``outside`` box on the first frame of each stretch out of view
+    (after its last frame too, unless that is the clip's last), holding the box before it.
+    The lesion id travels as the track's ``lesion_id`` attribute."""
+    track = ET.Element("track", id=str(track_id), label=label, source="manual")
+    frames = sorted(rows)
+
+    def box(f, b, outside, keyframe):
+        e = ET.SubElement(
+            track,
+            "box",
+            frame=str(f),
+            keyframe=str(int(keyframe)),
+            outside=str(int(outside)),
+            occluded="0",
+            xtl=_xml_number(b[0]),
+            ytl=_xml_number(b[1]),
+            xbr=_xml_number(b[2]),
+            ybr=_xml_number(b[3]),
+            z_order="0",
+        )
+        ET.SubElement(e, "attribute", name="lesion_id").text = str(lesion_id)
+
+    for i, f in enumerate(frames):
+        prev_gap = i == 0 or frames[i - 1] != f - 1
+        nxt_gap = i == len(frames) - 1 or frames[i + 1] != f + 1
+        box(f, rows[f], False, f in keys or prev_gap or (nxt_gap and f + 1 >= n_frames))
+        if nxt_gap and f + 1 < n_frames:
+            box(f + 1, rows[f], True, True)
+    return track
+
+
+def export_cvat_video(study_root: str | Path, out: str | Path, overwrite: bool = False) -> Path:
+    """Export a study as CVAT for video 1.1: ``OUT/<clip>/annotations.xml`` and the clip's
+    media beside it, one folder per clip (a CVAT task is one video).
+
+    Each lesion is a track (label: the lesion's ``label``, else ``lesion``); every frame in
+    view has its box, the key frames of the viewer's key-frame file (or, without one, the
+    fewest key frames that reproduce the boxes by interpolation) are marked
+    ``keyframe="1"``, and a lesion leaving the view gets an ``outside`` box, so CVAT shows the
+    same boxes. ``usbkit import cvat-video OUT/<clip>`` gives the same boxes back, and the
+    same key frames in the key-frame file.
+
+    Parameters
+    ----------
+    study_root : str or Path
+        The study folder.
+    out : str or Path
+        New output folder (built aside and swapped in whole).
+    overwrite : bool
+        Replace an earlier ``usbkit export`` output at ``out``.
+
+    Returns
+    -------
+    Path
+        The output folder.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from usbkit.io.encode import write_video
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "study").mkdir()
+    >>> _ = write_video(np.zeros((6, 48, 64), np.uint8), root / "study" / "A.mp4", fps=10)
+    >>> _ = (root / "study" / "manifest.csv").write_text("clip_id,patient_id,path\\nA,P1,A.mp4\\n")
+    >>> _ = (root / "study" / "annotations.csv").write_text(
+    ...     "clip_id,frame,lesion_id,x0,y0,x1,y1\\nA,1,1,10,10,20,20\\nA,2,1,12,10,22,20\\n")
+    >>> out = export_cvat_video(root / "study", root / "cvat")
+    >>> sorted(p.name for p in (out / "A").iterdir())
+    ['A.mp4', 'annotations.xml']
+    """
+    from usbkit.io.annotation_edit import AnnotationEditor
+    from usbkit.io.clip import ReaderSettings, open_clip
+    from usbkit.io.ids import unique_names
+    from usbkit.io.study import load_study
+    from usbkit.safeio import check_output_dir, output_dir
+
+    dest = check_output_dir(out, "export", overwrite)
+    study = load_study(study_root)
+    editor = AnnotationEditor(study_root)
+    folders = unique_names(study.manifest["clip_id"])
+    with output_dir(dest, "export", overwrite=overwrite, inputs=[study_root]) as tmp:
+        for row in study.manifest.itertuples(index=False):
+            cid = row.clip_id
+            media = study.clip_path(cid)
+            clip = open_clip(media, ReaderSettings(crop=False))
+            n = clip.meta["n_frames"]
+            h, w = clip.original_size
+            folder = tmp / folders[cid]
+            folder.mkdir(parents=True)
+            name = media.name
+            if media.is_dir():
+                shutil.copytree(media, folder / name)
+            else:
+                shutil.copyfile(media, folder / name)
+            boxes = study.boxes(cid)
+            keys = editor.clip(cid, n_frames=n, width=w, height=h)
+            labels = sorted(
+                {str(v) for v in boxes.get("label", pd.Series(dtype=object)).dropna()}
+            ) or ["lesion"]
+            if "lesion" not in labels:
+                labels.append("lesion")
+            root = ET.Element("annotations")
+            ET.SubElement(root, "version").text = "1.1"
+            task = ET.SubElement(ET.SubElement(root, "meta"), "task")
+            for tag, text in (
+                ("id", "1"), ("name", str(cid)), ("size", str(n)), ("mode", "interpolation"),
+                ("overlap", "0"), ("start_frame", "0"), ("stop_frame", str(n - 1)),
+            ):  # fmt: skip
+                ET.SubElement(task, tag).text = text
+            lab = ET.SubElement(task, "labels")
+            for lname in labels:
+                el = ET.SubElement(lab, "label")
+                ET.SubElement(el, "name").text = lname
+                ET.SubElement(el, "type").text = "rectangle"
+                attrs = ET.SubElement(el, "attributes")
+                a = ET.SubElement(attrs, "attribute")
+                for tag, text in (("name", "lesion_id"), ("mutable", "False"),
+                                  ("input_type", "text"), ("default_value", ""),
+                                  ("values", "")):  # fmt: skip
+                    ET.SubElement(a, tag).text = text
+            size = ET.SubElement(task, "original_size")
+            ET.SubElement(size, "width").text = str(w)
+            ET.SubElement(size, "height").text = str(h)
+            ET.SubElement(task, "source").text = name
+            lesion_ids = list(dict.fromkeys(boxes["lesion_id"].astype(str)))
+            numeric = all(x.isdigit() for x in lesion_ids) and len(
+                set(map(int, lesion_ids))
+            ) == len(lesion_ids)
+            for k, lid in enumerate(lesion_ids):
+                g = boxes.loc[boxes["lesion_id"].astype(str) == lid]
+                rows = {int(r.frame): [r.x0, r.y0, r.x1, r.y1] for r in g.itertuples()}
+                les = keys.lesions.get(lid)
+                kf = set(les.box_frames()) if les is not None else set()
+                label = "lesion"
+                if "label" in g.columns and g["label"].notna().any():
+                    label = str(g["label"].dropna().iloc[0])
+                tid = int(lid) if numeric else k
+                root.append(cvat_track_xml(lid, tid, label, rows, kf, n))
+            ET.indent(root)
+            ET.ElementTree(root).write(
+                folder / "annotations.xml", encoding="utf-8", xml_declaration=True
+            )
+    return dest
