@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     if browser_path() is None:
         raise SystemExit("no Chromium found (apt-get install chromium)")
     tmp = Path(tempfile.mkdtemp(prefix="usbkit-shot-"))
+    practice = Path(args.report) / "practice"  # the notebook's annotate section makes it
+    had_practice = practice.exists()
     try:
         root = tmp / "workspace"
         root.mkdir()
@@ -81,6 +83,8 @@ def main(argv=None) -> int:
         print(f"wrote {args.out} (frame {target})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not had_practice:
+            shutil.rmtree(practice, ignore_errors=True)
     return 0
 
 
