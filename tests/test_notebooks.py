@@ -405,6 +405,18 @@ def test_cohort_table_rows_are_named_by_split_not_numbered(tiny_cohort):
 
     table = cohort_summary(Run.open(tiny_cohort).load_study())
     assert table.index.name == "split" and "total" in table.index
+    assert "lesion-free clips" in table.columns
+
+
+def test_cohort_table_of_unannotated_clips_does_not_call_them_lesion_free(tmp_path):
+    """Clips without any box are not annotated, not known to be free of lesions: the table
+    says 0 lesions and 0 boxes, and no 'lesion-free clips' count."""
+    from usbkit.io.study import load_study
+    from usbkit.report.explore import cohort_summary
+
+    table = cohort_summary(load_study(_small_study(tmp_path / "s", boxes=False)))
+    assert "lesion-free clips" not in table.columns
+    assert table.loc["total", "lesions"] == 0 and table.loc["total", "lesion boxes"] == 0
 
 
 def test_visibility_is_in_square_millimetres_when_the_pixel_size_is_known(tiny_cohort):

@@ -87,7 +87,8 @@ def study_notes(study) -> Note | None:
 
 def cohort_summary(study) -> pd.DataFrame:
     """Patients, clips, lesions and boxes per split (and in total), one row per split (the
-    split names the rows)."""
+    split names the rows). A study with no lesion box at all has no "lesion-free clips"
+    column: its clips are not known to be free of lesions, only not annotated."""
     m = study.manifest.copy()
     if "split" not in m.columns:
         m["split"] = "all"
@@ -107,7 +108,8 @@ def cohort_summary(study) -> pd.DataFrame:
             for p in ("benign", "malignant", "normal"):
                 row[f"{p} clips"] = int((g["pathology"] == p).sum())
         rows.append(row)
-    return pd.DataFrame(rows).set_index("split")
+    table = pd.DataFrame(rows).set_index("split")
+    return table.drop(columns="lesion-free clips") if ann.empty else table
 
 
 def pixel_size_mm(study) -> float | None:
