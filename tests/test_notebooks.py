@@ -488,6 +488,30 @@ def test_report_pages_show_a_progress_bar_as_its_text_not_a_placeholder():
     assert "#" * 20 in shown and "An interactive control" not in shown
 
 
+def test_report_pages_leave_out_a_progress_bar_that_hid_itself_when_done():
+    """tqdm's leave=False hides the bar at the end, with its text never updated: the page
+    showed 'counting frames: 0% [####################] 0/3' under a finished run."""
+    from usbkit.report.builder import offline_notebook
+
+    state = {
+        "h": {"model_name": "HBoxModel", "state": {
+            "children": ["IPY_MODEL_a", "IPY_MODEL_b", "IPY_MODEL_c"], "layout": "IPY_MODEL_l"}},
+        "l": {"model_name": "LayoutModel", "state": {"visibility": "hidden"}},
+        "a": {"model_name": "HTMLModel", "state": {"value": "counting frames: 0%"}},
+        "b": {"model_name": "FloatProgressModel", "state": {"value": 3, "max": 3}},
+        "c": {"model_name": "HTMLModel", "state": {"value": " 0/3 [00:00&lt;?]"}},
+    }  # fmt: skip
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": state}}
+    cell = nbformat.v4.new_code_cell("bar")
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", {"application/vnd.jupyter.widget-view+json": {"model_id": "h"}})]  # fmt: skip
+    nb.cells = [cell]
+    offline_notebook(nb)
+    shown = nb.cells[0].outputs[0]["data"]["text/html"]
+    assert shown == "" and "widgets" not in nb.metadata
+
+
 def test_executed_notebooks_name_the_report_folder_not_the_temporary_one(tmp_path):
     from usbkit.report.builder import _name_the_final_folder, index_page
 
