@@ -175,7 +175,8 @@ compare = nb(
             "code",
             "from usbkit.evaluation.power import PlanConfig, plan_study\n\n"
             "plan = plan_study(results, PlanConfig(fp_rate=results['view_fp_rate'], seed=seed))\n"
-            "display(Markdown(plan.summary()))\nF.power_figure(plan)",
+            "display(Markdown(plan.summary()))\n"
+            "F.power_figure(plan) if plan.effect['diff'] else None  # no curve when they agree",
         ),
         (
             "md",
