@@ -75,6 +75,13 @@ def test_time_to_first_detection_says_who_is_faster_with_mean_and_why_the_median
     assert text in findings(r)
 
 
+def test_time_to_first_detection_of_one_differing_lesion_is_singular():
+    from usbkit.report.findings import ttfd_sentence
+
+    text = ttfd_sentence(_ttfd_comparison([0.0, 0.0, 0.2], [0.0, 0.0, 0.0]))
+    assert "compares only the 1 lesion where the two differ." in text
+
+
 def test_time_to_first_detection_table_says_which_model_marks_first(tiny_cohort):
     from usbkit.report.figures import ttfd_table
     from usbkit.report.run import Run
