@@ -199,7 +199,7 @@ compare = nb(
         ),
         (
             "md",
-            "## FROC curves\n\nThe shaded bands are 95% bootstrap bands over patients; the dots are the study's operating points. The black markers in the previous figure are the published values of Yuan & Jia (2022), from 506 real patients, for orientation only: the synthetic cohort is not their data.",
+            "## FROC curves\n\nThe shaded bands are 95% bootstrap bands over patients; the dots are the study's operating points. The black markers in the previous figure are the published values of Yuan & Jia (2022), from 506 real patients, for orientation only: the patients of this study are not theirs.",
         ),
         ("code", "F.froc_figure(results)"),
         (

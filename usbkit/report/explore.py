@@ -394,8 +394,8 @@ def anatomy_figure(cfg=None, pathology: str = "malignant") -> go.Figure:
     # layers are named at their own lateral position (so labels never pile up), at the
     # layer's middle depth there; a mass and its posterior feature at their own centre
     lateral = {
-        "skin": 0.12,
-        "subcutaneous fat": 0.3,
+        "skin": 0.5,
+        "subcutaneous fat": 0.2,
         "Cooper's ligament": 0.75,
         "fibroglandular tissue": 0.2,
         "retromammary fat": 0.85,
@@ -420,8 +420,10 @@ def anatomy_figure(cfg=None, pathology: str = "malignant") -> go.Figure:
             text=name,
             showarrow=name == "skin",
             arrowhead=0,
-            ax=30 if name == "skin" else 0,
-            ay=24 if name == "skin" else 0,
+            # the skin line is a few pixels thick: named just under it with a short leader,
+            # half way between the labels of the fat and the ligaments
+            ax=0,
+            ay=14 if name == "skin" else 0,
             font={"size": 11, "color": "#000"},
             bgcolor="rgba(255,255,255,0.85)",
             xref="x2",

@@ -174,16 +174,19 @@ def train_or_load(
 
 
 def training_logs(run: Run) -> dict[str, pd.DataFrame]:
-    """The per-epoch log of each model of the run (from its run folder or shipped checkpoint)."""
+    """The per-epoch log of each model of the run (from its run folder or shipped checkpoint);
+    each log's ``attrs["checkpoint"]`` names the checkpoint it belongs to."""
     from usbkit.models.detect import checkpoint_payload
 
-    return {
-        name: pd.DataFrame(
+    logs = {}
+    for name, ref in run.checkpoints.items():
+        log = pd.DataFrame(
             checkpoint_payload(ref if ref.startswith("pretrained:") else run.path(ref)).get("log")
             or []
         )
-        for name, ref in run.checkpoints.items()
-    }
+        log.attrs["checkpoint"] = ref
+        logs[name] = log
+    return logs
 
 
 def loss_figure(logs: dict[str, pd.DataFrame]) -> go.Figure:
@@ -227,7 +230,15 @@ def loss_figure(logs: dict[str, pd.DataFrame]) -> go.Figure:
     for k in (1, 2, 3):
         row, col = cells[k]
         fig.update_yaxes(tickformat=".0%" if k == 2 else ".2f", row=row, col=col)
-    fig = style_figure(fig, "Training")
+    shipped = bool(logs) and all(
+        str(log.attrs.get("checkpoint", "")).startswith("pretrained:") for log in logs.values()
+    )
+    title = (
+        "Training of the shipped checkpoints (on the synthetic training cohort, not this study)"
+        if shipped
+        else "Training"
+    )
+    fig = style_figure(fig, title)
     fig.update_layout(width=900, height=620)
     return fig
 
