@@ -438,15 +438,19 @@ def open_scrubber(
     # the viewer shows the study's arms; the temporal ablation is a row of the table only
     dets = {n: d for n, d in dets.items() if not n.endswith(NO_CONTEXT)}
     thresholds, notes = {}, {}
-    for name, point in points.items():
+    for name in dets if results is None else ():
+        point = points.get(name)
         if point and point.get("threshold") is not None:
             thresholds[name] = float(point["threshold"])
             notes[name] = (
                 f"its checkpoint's operating point ({point.get('fp_rate', 0.5):g} FP/scan on "
                 f"the {point.get('source', 'validation split')})"
             )
-        elif name in dets:
-            notes[name] = "no operating point known: 0.5"
+        else:  # the tracking arm has no checkpoint; its operating point needs annotations
+            notes[name] = (
+                "no operating point known (no checkpoint of its own, and finding one needs "
+                "annotated clips): starts at 0.5"
+            )
     return Scrubber(
         S,
         dets,
