@@ -268,7 +268,7 @@ scrub = nb(
         ),
         (
             "md",
-            "## What to look for\n\n* **Mimics.** A fat lobule can look like a mass for a few frames, then dissolve into the fat layer. A single-frame detector may mark it; a model that reads the neighbouring frames sees that it does not persist. Use *next false positive* to find them.\n* **Artifacts.** Loss of probe contact throws a dark shadow for a few frames; reverberation adds bright bands. Both pass quickly.\n* **Poorly seen frames.** Pressure and angle change a mass's contrast, so some frames show it poorly. A scan-level reader only needs one good look, which is why a mass counts as found when any frame's mark hits it.\n* **Thresholds.** The sliders start at each model's operating point; lowering one shows what the model almost marked.",
+            "## What to look for\n\n* **Mimics.** A fat lobule can look like a mass for a few frames, then dissolve into the fat layer. A single-frame detector may mark it; a model that reads the neighbouring frames sees that it does not persist. Use *next false positive* to find them (on clips without annotations, *next mark*).\n* **Artifacts.** Loss of probe contact throws a dark shadow for a few frames; reverberation adds bright bands. Both pass quickly.\n* **Poorly seen frames.** Pressure and angle change a mass's contrast, so some frames show it poorly. A scan-level reader only needs one good look, which is why a mass counts as found when any frame's mark hits it.\n* **Thresholds.** The sliders start at each model's operating point; lowering one shows what the model almost marked.",
         ),
         (
             "md",
