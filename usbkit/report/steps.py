@@ -24,10 +24,13 @@ MODEL_NAMES = {"frame": "single frame", "sequence": "sequence"}
 def setup_notebook() -> None:
     """Set up a notebook: plotly figures that show in JupyterLab and in the report's HTML
     pages, and usbkit's errors shown as their one paragraph (what is wrong, what to do)
-    instead of a traceback; the cell still stops the run."""
+    instead of a traceback; the cell still stops the run. Tables show every cell's whole
+    text (pandas cuts a cell at 50 characters: 'single frame 0, single frame + tracking 2,
+    sam...')."""
     import plotly.io as pio
 
     pio.renderers.default = "plotly_mimetype+notebook"
+    pd.set_option("display.max_colwidth", None)
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython comes with Jupyter
