@@ -175,7 +175,8 @@ compare = nb(
             "code",
             "from usbkit.evaluation.power import PlanConfig, plan_study\n\n"
             "plan = plan_study(results, PlanConfig(fp_rate=results['view_fp_rate'], seed=seed))\n"
-            "display(Markdown(plan.summary()))\nF.power_figure(plan)",
+            "display(Markdown(plan.summary()))\n"
+            "F.power_figure(plan) if plan.effect['diff'] else None  # no curve when they agree",
         ),
         (
             "md",
@@ -198,7 +199,7 @@ compare = nb(
         ),
         (
             "md",
-            "## FROC curves\n\nThe shaded bands are 95% bootstrap bands over patients; the dots are the study's operating points. The black markers in the previous figure are the published values of Yuan & Jia (2022), from 506 real patients, for orientation only: the synthetic cohort is not their data.",
+            "## FROC curves\n\nThe shaded bands are 95% bootstrap bands over patients; the dots are the study's operating points. The black markers in the previous figure are the published values of Yuan & Jia (2022), from 506 real patients, for orientation only: the patients of this study are not theirs.",
         ),
         ("code", "F.froc_figure(results)"),
         (
@@ -267,7 +268,7 @@ scrub = nb(
         ),
         (
             "md",
-            "## What to look for\n\n* **Mimics.** A fat lobule can look like a mass for a few frames, then dissolve into the fat layer. A single-frame detector may mark it; a model that reads the neighbouring frames sees that it does not persist. Use *next false positive* to find them.\n* **Artifacts.** Loss of probe contact throws a dark shadow for a few frames; reverberation adds bright bands. Both pass quickly.\n* **Poorly seen frames.** Pressure and angle change a mass's contrast, so some frames show it poorly. A scan-level reader only needs one good look, which is why a mass counts as found when any frame's mark hits it.\n* **Thresholds.** The sliders start at each model's operating point; lowering one shows what the model almost marked.",
+            "## What to look for\n\n* **Mimics.** A fat lobule can look like a mass for a few frames, then dissolve into the fat layer. A single-frame detector may mark it; a model that reads the neighbouring frames sees that it does not persist. Use *next false positive* to find them (on clips without annotations, *next mark*).\n* **Artifacts.** Loss of probe contact throws a dark shadow for a few frames; reverberation adds bright bands. Both pass quickly.\n* **Poorly seen frames.** Pressure and angle change a mass's contrast, so some frames show it poorly. A scan-level reader only needs one good look, which is why a mass counts as found when any frame's mark hits it.\n* **Thresholds.** The sliders start at each model's operating point; lowering one shows what the model almost marked.",
         ),
         (
             "md",

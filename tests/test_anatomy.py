@@ -70,3 +70,17 @@ def test_the_anatomy_figure_names_every_layer_it_shows():
     assert {"skin", "subcutaneous fat", "Cooper's ligament", "fibroglandular tissue"} <= names
     assert {"retromammary fat", "pectoral muscle", "mass"} <= names
     assert np.asarray(fig.data[0].z).shape == np.asarray(fig.data[1].z).shape
+
+
+def test_the_skin_label_does_not_sit_on_the_subcutaneous_fat_label():
+    """'skin' was drawn just under 'subcutaneous fat', the two boxes touching, the deeper
+    layer's name above the shallower one's. The skin is named at a lateral place of its own,
+    just under its line."""
+    from usbkit.report.explore import anatomy_figure
+
+    fig = anatomy_figure()
+    at = {a.text: a for a in fig.layout.annotations}
+    width = float(np.asarray(fig.data[1].x).max() - np.asarray(fig.data[1].x).min())
+    for other in ("subcutaneous fat", "Cooper's ligament"):
+        assert abs(at["skin"].x - at[other].x) > 0.2 * width, other
+    assert at["skin"].ay > 0 and at["skin"].ax == 0  # leader straight up to the line

@@ -75,6 +75,13 @@ def test_time_to_first_detection_says_who_is_faster_with_mean_and_why_the_median
     assert text in findings(r)
 
 
+def test_time_to_first_detection_of_one_differing_lesion_is_singular():
+    from usbkit.report.findings import ttfd_sentence
+
+    text = ttfd_sentence(_ttfd_comparison([0.0, 0.0, 0.2], [0.0, 0.0, 0.0]))
+    assert "compares only the 1 lesion where the two differ." in text
+
+
 def test_time_to_first_detection_table_says_which_model_marks_first(tiny_cohort):
     from usbkit.report.figures import ttfd_table
     from usbkit.report.run import Run
@@ -109,3 +116,21 @@ def test_literature_table_says_not_reached_and_the_recall_reached(tiny_cohort):
         # the published code prints a number even there: shown, and marked
         assert published[col].str.fullmatch(r"\d+\.\d{3} \(not reached\)").all()
     assert not (table == "").any().any()  # no blank cell
+
+
+def test_notebook_tables_show_the_whole_marked_first_cell():
+    """The time-to-first-detection table's 'marked first' cell ran past pandas' 50
+    characters and ended in '...' in the notebooks and the report."""
+    import pandas as pd
+
+    from usbkit.report.figures import ttfd_table
+    from usbkit.report.steps import setup_notebook
+
+    c = {**_ttfd_comparison([0.0, 0.5], [0.0, 0.0]), "a": "single frame",
+         "b": "single frame + tracking"}  # fmt: skip
+    table = ttfd_table({"models": {}, "ttfd_comparisons": [c]})
+    text = table["marked first"].iloc[0]
+    assert len(text) > 50
+    with pd.option_context("display.max_colwidth", 50):
+        setup_notebook()
+        assert text in table._repr_html_()  # what a notebook shows

@@ -71,6 +71,22 @@ def test_bad_annotations_csv_lists_every_problem_in_one_run_each_with_its_row(
     assert not (tmp_path / "study").exists()
 
 
+def test_annotations_naming_a_clip_by_its_shared_file_name_say_which_ids_to_write(
+    scanner_export, tmp_path
+):
+    """A clinician boxes 'cine1' as the file is called; with the patient folder in front of
+    that id, the error says in one line which rows, and which ids to write instead."""
+    rows = "".join(f"cine1,{f},1,10,10,20,20\n" for f in range(5))
+    (scanner_export / "annotations.csv").write_text("clip_id,frame,lesion_id,x0,y0,x1,y1\n" + rows)
+    r = run_cli("import", "clips", scanner_export, tmp_path / "study")
+    assert r.returncode == 1
+    listed = [line for line in r.stderr.splitlines() if line.strip().startswith("- ")]
+    assert listed == ["  - rows 2-6: annotation for clip 'cine1', which is not one of the clips "
+                      "in this folder"], r.stderr  # fmt: skip
+    assert "their ids are P01_cine1, P02_cine1: write those" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "study").exists()
+
+
 KEY_FRAMES = "clip_id,frame,lesion_id,x0,y0,x1,y1\nscan3,0,1,10,10,20,20\nscan3,4,1,18,14,28,24\n"
 
 

@@ -405,6 +405,18 @@ def test_cohort_table_rows_are_named_by_split_not_numbered(tiny_cohort):
 
     table = cohort_summary(Run.open(tiny_cohort).load_study())
     assert table.index.name == "split" and "total" in table.index
+    assert "lesion-free clips" in table.columns
+
+
+def test_cohort_table_of_unannotated_clips_does_not_call_them_lesion_free(tmp_path):
+    """Clips without any box are not annotated, not known to be free of lesions: the table
+    says 0 lesions and 0 boxes, and no 'lesion-free clips' count."""
+    from usbkit.io.study import load_study
+    from usbkit.report.explore import cohort_summary
+
+    table = cohort_summary(load_study(_small_study(tmp_path / "s", boxes=False)))
+    assert "lesion-free clips" not in table.columns
+    assert table.loc["total", "lesions"] == 0 and table.loc["total", "lesion boxes"] == 0
 
 
 def test_visibility_is_in_square_millimetres_when_the_pixel_size_is_known(tiny_cohort):
@@ -474,6 +486,30 @@ def test_report_pages_show_a_progress_bar_as_its_text_not_a_placeholder():
     shown = nb.cells[0].outputs[0]["data"]["text/html"]
     assert "bootstrap: 100%" in shown and "2000/2000 [00:03&lt;00:00]" in shown
     assert "#" * 20 in shown and "An interactive control" not in shown
+
+
+def test_report_pages_leave_out_a_progress_bar_that_hid_itself_when_done():
+    """tqdm's leave=False hides the bar at the end, with its text never updated: the page
+    showed 'counting frames: 0% [####################] 0/3' under a finished run."""
+    from usbkit.report.builder import offline_notebook
+
+    state = {
+        "h": {"model_name": "HBoxModel", "state": {
+            "children": ["IPY_MODEL_a", "IPY_MODEL_b", "IPY_MODEL_c"], "layout": "IPY_MODEL_l"}},
+        "l": {"model_name": "LayoutModel", "state": {"visibility": "hidden"}},
+        "a": {"model_name": "HTMLModel", "state": {"value": "counting frames: 0%"}},
+        "b": {"model_name": "FloatProgressModel", "state": {"value": 3, "max": 3}},
+        "c": {"model_name": "HTMLModel", "state": {"value": " 0/3 [00:00&lt;?]"}},
+    }  # fmt: skip
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": state}}
+    cell = nbformat.v4.new_code_cell("bar")
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", {"application/vnd.jupyter.widget-view+json": {"model_id": "h"}})]  # fmt: skip
+    nb.cells = [cell]
+    offline_notebook(nb)
+    shown = nb.cells[0].outputs[0]["data"]["text/html"]
+    assert shown == "" and "widgets" not in nb.metadata
 
 
 def test_executed_notebooks_name_the_report_folder_not_the_temporary_one(tmp_path):

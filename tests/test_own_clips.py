@@ -100,6 +100,11 @@ def test_own_clips_detect_view_and_report_without_claiming_sensitivity(own_clips
     assert all(
         "operating point" in m["threshold_note"] for m in models if "tracking" not in m["name"]
     )
+    (tracking,) = [m for m in models if "tracking" in m["name"]]
+    assert "no operating point known" in tracking["threshold_note"]  # not a silent 0.5
+    # the listing gives each model's threshold with where it comes from, not the first's only
+    assert "single frame + tracking ≥ 0.50: no operating point known" in listing
+    assert listing.count("operating point (0.5 FP/scan") == 2
     assert data["clip"]["annotated"] is False  # marks shown, not called false positives
     # no DICOM patient name anywhere in what was written
     for f in out.rglob("*"):

@@ -345,3 +345,28 @@ def test_docstring_examples_run(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_pilot_where_the_models_never_disagree_has_no_closed_form_power():
+    """Both models find the same lesions: the dashed closed-form curve stood at 100% beside a
+    simulated 0% (0/0 in Connor's formula); McNemar has nothing to count, so its power is 0."""
+    plan = plan_study(unclustered((3, 0, 0, 0)), PlanConfig(n_sim=100, n_points=6))
+    assert plan.closed_form["power"] == [0.0] * len(plan.n_patients)
+
+
+def test_a_tiny_pilot_says_its_simulation_levels_off_and_to_plan_with_the_closed_form():
+    """From 3 patients every simulated study repeats those 3: power levels off below the
+    target however many are drawn, and the words no longer call it the number to trust."""
+    from usbkit.evaluation.power import SMALL_PILOT
+
+    tiny = unclustered((2, 1, 0, 0))  # 3 patients, one lesion found by A only
+    plan = plan_study(
+        tiny, PlanConfig(n_sim=200, n_points=6, effect=(0.953, 0.86), discordance=0.093)
+    )
+    assert plan.n_required is None and plan.pilot["n_patients"] < SMALL_PILOT
+    words = plan.summary()
+    assert "the simulation is no guide" in words and "Plan with the closed form" in words
+    assert "the one to trust" not in words
+
+    big = plan_study(clustered(), PlanConfig(n_sim=100, n_points=6))
+    assert "the simulation is no guide" not in big.summary()

@@ -376,3 +376,20 @@ def test_the_training_figures_panel_titles_fit_above_their_panels():
         axis = layout[f"xaxis{k + 1 if k else ''}"]
         panel = (axis.domain[1] - axis.domain[0]) * plot_width
         assert 0.55 * size * len(title.text) < panel, title.text  # ~0.55 em per character
+
+
+def test_the_loss_figure_of_the_shipped_checkpoints_says_whose_training_it_shows():
+    """With train=False the curves are the shipped checkpoints' own training on the synthetic
+    cohort: a clinician running the notebook on her clips must not read them as hers."""
+    from types import SimpleNamespace
+
+    from usbkit.report.steps import loss_figure, training_logs
+
+    run = SimpleNamespace(checkpoints={"single frame": "pretrained:frame"})
+    logs = training_logs(run)
+    assert logs["single frame"].attrs["checkpoint"] == "pretrained:frame"
+    title = loss_figure(logs).layout.title.text
+    assert "shipped checkpoints" in title and "not this study" in title
+    own = {"single frame": logs["single frame"].copy()}
+    own["single frame"].attrs["checkpoint"] = "checkpoints/frame.pt"
+    assert loss_figure(own).layout.title.text == "Training"

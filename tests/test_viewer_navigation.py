@@ -280,6 +280,8 @@ def test_report_pages_every_clip_up_to_the_cap_with_an_index(run_copy):
     assert all(f"<td>{c}</td>" in index for c in clips)  # every clip listed
     assert index.count("no page") == len(clips) - 2 and "--pages all" in index
     assert "found" in index and "false positive" in index  # outcomes at the operating point
+    for page in two.pages.values():  # each page leads back to the list of clips
+        assert '<a href="index.html">&larr; all clips</a>' in page.read_text()
 
     everything = write_report_pages(run_copy, "all", progress=False)
     assert sorted(everything.pages) == sorted(clips) and not everything.left_out
@@ -303,6 +305,9 @@ def test_report_pages_of_an_unannotated_run_say_not_annotated(run_copy):
     result = write_report_pages(run_copy, "all", progress=False)
     index = result.index.read_text()
     assert "not annotated" in index and "No lesion is annotated" in index
+    # each model's threshold with where it comes from; the tracking arm's 0.5 is explained
+    assert "single frame + tracking ≥ 0.50: no operating point known" in index
+    assert index.count("operating point (0.5 FP/scan") == 2
     assert "false positives" not in index.replace("a hit or a false positive", "")
     data = json.loads(
         re.search(

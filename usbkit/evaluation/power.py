@@ -227,11 +227,26 @@ class PlanResult:
                 f"{c.power:g}."
             )
         cf = self.closed_form.get("patients")
+        small = (
+            pl["n_patients"] < SMALL_PILOT and abs(ef["diff"]) >= 1e-12 and self.n_required is None
+        )
         if cf is not None and math.isfinite(cf):
             text.append(
-                f"The closed form for independent lesions (Connor 1987) says {math.ceil(cf)}; "
-                "clustering by patient and thresholds that move with the sample make the "
-                "simulated number the one to trust."
+                f"The closed form for independent lesions (Connor 1987) says {math.ceil(cf)}"
+                + (
+                    "."
+                    if small
+                    else "; clustering by patient and thresholds that move with the sample "
+                    "make the simulated number the one to trust."
+                )
+            )
+        if small:
+            text.append(
+                f"With a pilot of only {pl['n_patients']} patients the simulation is no guide: "
+                f"every simulated study is made of copies of these {pl['n_patients']} "
+                f"patients, so its power levels off (here at {max(self.power):.0%}) however "
+                "many are drawn. Plan with the closed form, or simulate from a pilot of at "
+                f"least {SMALL_PILOT} patients."
             )
         if self.mdd is not None:
             text.append(
@@ -265,10 +280,21 @@ def mcnemar_sample_size(
 
 
 def mcnemar_power(n, discordance: float, difference: float, alpha: float = 0.05):
-    """Power of McNemar's test with ``n`` pairs, Connor (1987) (both tails counted)."""
+    """Power of McNemar's test with ``n`` pairs, Connor (1987) (both tails counted); 0 when
+    the models never disagree (a discordance of 0: the test has nothing to count).
+
+    Examples
+    --------
+    >>> mcnemar_power([10, 100], 0.0, 0.0).tolist()  # both find the same lesions
+    [0.0, 0.0]
+    >>> round(float(mcnemar_power(1000, 0.2, 0.0)), 3)  # no difference: alpha
+    0.05
+    """
     from scipy.stats import norm
 
     n = np.asarray(n, float)
+    if discordance <= 0:
+        return np.zeros_like(n)
     za = norm.ppf(1 - alpha / 2)
     sd = math.sqrt(max(discordance - difference**2, 1e-300))
     d = abs(difference)
@@ -534,6 +560,11 @@ def shows_no_effect(plan: PlanResult) -> bool:
     return not plan.effect["assumed"] and (
         abs(plan.effect["diff"]) < 1e-12 or plan.n_required is None
     )
+
+
+#: Fewer patients than this in the pilot: the simulation, which draws studies from the
+#: pilot's own patients, repeats too few of them to plan with (its power levels off).
+SMALL_PILOT = 10
 
 
 def _wilson(k: int, n: int) -> list[float]:

@@ -243,6 +243,15 @@ def offline_notebook(nb, widget_note: str = "") -> None:
                     )
                 )
             progress = _progress_text(state, view["model_id"])
+            if progress is not None and _hidden(state, view["model_id"]):
+                # a bar that hid itself when done (tqdm's leave=False): in JupyterLab it is
+                # gone; its saved text is stale ('0% 0/3' under a full bar), so show nothing
+                cell["outputs"][k] = {
+                    "output_type": "display_data",
+                    "metadata": {},
+                    "data": {"text/html": "", "text/plain": ""},
+                }
+                continue
             note = widget_note or (
                 f"<pre style='color:#666'>{html.escape(progress)}</pre>"
                 if progress is not None  # a progress bar: its last text, not a placeholder
@@ -256,6 +265,13 @@ def offline_notebook(nb, widget_note: str = "") -> None:
                 "data": {"text/html": html_out, "text/plain": "(usbkit viewer)"},
             }
     nb.metadata.pop("widgets", None)
+
+
+def _hidden(state: dict, model_id: str) -> bool:
+    """Whether a saved widget was hidden (its layout's visibility or display)."""
+    layout = str(state.get(model_id, {}).get("state", {}).get("layout", ""))
+    s = state.get(layout.replace("IPY_MODEL_", ""), {}).get("state", {})
+    return s.get("visibility") == "hidden" or s.get("display") == "none"
 
 
 def _progress_text(state: dict, model_id: str) -> str | None:

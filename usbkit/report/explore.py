@@ -87,7 +87,8 @@ def study_notes(study) -> Note | None:
 
 def cohort_summary(study) -> pd.DataFrame:
     """Patients, clips, lesions and boxes per split (and in total), one row per split (the
-    split names the rows)."""
+    split names the rows). A study with no lesion box at all has no "lesion-free clips"
+    column: its clips are not known to be free of lesions, only not annotated."""
     m = study.manifest.copy()
     if "split" not in m.columns:
         m["split"] = "all"
@@ -107,7 +108,8 @@ def cohort_summary(study) -> pd.DataFrame:
             for p in ("benign", "malignant", "normal"):
                 row[f"{p} clips"] = int((g["pathology"] == p).sum())
         rows.append(row)
-    return pd.DataFrame(rows).set_index("split")
+    table = pd.DataFrame(rows).set_index("split")
+    return table.drop(columns="lesion-free clips") if ann.empty else table
 
 
 def pixel_size_mm(study) -> float | None:
@@ -392,8 +394,8 @@ def anatomy_figure(cfg=None, pathology: str = "malignant") -> go.Figure:
     # layers are named at their own lateral position (so labels never pile up), at the
     # layer's middle depth there; a mass and its posterior feature at their own centre
     lateral = {
-        "skin": 0.12,
-        "subcutaneous fat": 0.3,
+        "skin": 0.5,
+        "subcutaneous fat": 0.2,
         "Cooper's ligament": 0.75,
         "fibroglandular tissue": 0.2,
         "retromammary fat": 0.85,
@@ -418,8 +420,10 @@ def anatomy_figure(cfg=None, pathology: str = "malignant") -> go.Figure:
             text=name,
             showarrow=name == "skin",
             arrowhead=0,
-            ax=30 if name == "skin" else 0,
-            ay=24 if name == "skin" else 0,
+            # the skin line is a few pixels thick: named just under it with a short leader,
+            # half way between the labels of the fat and the ligaments
+            ax=0,
+            ay=14 if name == "skin" else 0,
             font={"size": 11, "color": "#000"},
             bgcolor="rgba(255,255,255,0.85)",
             xref="x2",

@@ -173,9 +173,10 @@ def ttfd_sentence(c: dict) -> str | None:
     )
     sentence = f"{head}{order}; {on_average} (median difference {abs(median):.2f} s{why_median})."
     if c.get("wilcoxon_p") is not None:
-        sentence += (
-            f" Wilcoxon {_p(c['wilcoxon_p'])} compares only the {na + nb} lesions where the "
-            "two differ."
+        sentence += f" Wilcoxon {_p(c['wilcoxon_p'])} compares only " + (
+            "the 1 lesion where the two differ."
+            if na + nb == 1
+            else f"the {na + nb} lesions where the two differ."
         )
     return sentence
 

@@ -193,6 +193,7 @@ def write_report_pages(
             hit=scrubber.hit,
             threshold_notes=scrubber.threshold_notes,
             annotated=scrubber.annotated,
+            back=INDEX,
         )
         written[cid] = path
         total += path.stat().st_size
@@ -219,12 +220,19 @@ def index_html(table: pd.DataFrame, result: ClipPages, scrubber) -> str:
             "missed, and false positives (one per linked track, as the report counts them)."
         )
     else:
-        thr = ", ".join(f"{n} ≥ {scrubber.thresholds[n]:.2f}" for n in names)
+        # each threshold with where it comes from, said once for the models that share it
+        by_note: dict[str, list[str]] = {}
+        for n in names:
+            by_note.setdefault(scrubber.threshold_notes.get(n, ""), []).append(
+                f"{n} ≥ {scrubber.thresholds[n]:.2f}"
+            )
+        thr = "; ".join(
+            ", ".join(shown) + (f": {note}" if note else "") for note, shown in by_note.items()
+        )
         intro = (
             "No lesion is annotated in these clips, so no mark is called a hit or a false "
             "positive: each clip lists how many marks (linked tracks) each model shows at "
-            f"the threshold its viewer starts at ({html.escape(thr)}; "
-            f"{html.escape(scrubber.threshold_notes.get(names[0], ''))})."
+            f"the threshold its viewer starts at ({html.escape(thr)})."
         )
     left = ""
     if result.left_out:

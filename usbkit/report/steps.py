@@ -25,10 +25,13 @@ MODEL_NAMES = {"frame": "single frame", "sequence": "sequence"}
 def setup_notebook() -> None:
     """Set up a notebook: plotly figures that show in JupyterLab and in the report's HTML
     pages, and usbkit's errors shown as their one paragraph (what is wrong, what to do)
-    instead of a traceback; the cell still stops the run."""
+    instead of a traceback; the cell still stops the run. Tables show every cell's whole
+    text (pandas cuts a cell at 50 characters: 'single frame 0, single frame + tracking 2,
+    sam...')."""
     import plotly.io as pio
 
     pio.renderers.default = "plotly_mimetype+notebook"
+    pd.set_option("display.max_colwidth", None)
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython comes with Jupyter
@@ -175,16 +178,19 @@ def train_or_load(
 
 
 def training_logs(run: Run) -> dict[str, pd.DataFrame]:
-    """The per-epoch log of each model of the run (from its run folder or shipped checkpoint)."""
+    """The per-epoch log of each model of the run (from its run folder or shipped checkpoint);
+    each log's ``attrs["checkpoint"]`` names the checkpoint it belongs to."""
     from usbkit.models.detect import checkpoint_payload
 
-    return {
-        name: pd.DataFrame(
+    logs = {}
+    for name, ref in run.checkpoints.items():
+        log = pd.DataFrame(
             checkpoint_payload(ref if ref.startswith("pretrained:") else run.path(ref)).get("log")
             or []
         )
-        for name, ref in run.checkpoints.items()
-    }
+        log.attrs["checkpoint"] = ref
+        logs[name] = log
+    return logs
 
 
 def loss_figure(logs: dict[str, pd.DataFrame]) -> go.Figure:
@@ -228,7 +234,15 @@ def loss_figure(logs: dict[str, pd.DataFrame]) -> go.Figure:
     for k in (1, 2, 3):
         row, col = cells[k]
         fig.update_yaxes(tickformat=".0%" if k == 2 else ".2f", row=row, col=col)
-    fig = style_figure(fig, "Training")
+    shipped = bool(logs) and all(
+        str(log.attrs.get("checkpoint", "")).startswith("pretrained:") for log in logs.values()
+    )
+    title = (
+        "Training of the shipped checkpoints (on the synthetic training cohort, not this study)"
+        if shipped
+        else "Training"
+    )
+    fig = style_figure(fig, title)
     fig.update_layout(width=900, height=620)
     return fig
 
@@ -428,15 +442,19 @@ def open_scrubber(
     # the viewer shows the study's arms; the temporal ablation is a row of the table only
     dets = {n: d for n, d in dets.items() if not n.endswith(NO_CONTEXT)}
     thresholds, notes = {}, {}
-    for name, point in points.items():
+    for name in dets if results is None else ():
+        point = points.get(name)
         if point and point.get("threshold") is not None:
             thresholds[name] = float(point["threshold"])
             notes[name] = (
                 f"its checkpoint's operating point ({point.get('fp_rate', 0.5):g} FP/scan on "
                 f"the {point.get('source', 'validation split')})"
             )
-        elif name in dets:
-            notes[name] = "no operating point known: 0.5"
+        else:  # the tracking arm has no checkpoint; its operating point needs annotations
+            notes[name] = (
+                "no operating point known (no checkpoint of its own, and finding one needs "
+                "annotated clips): starts at 0.5"
+            )
     return Scrubber(
         S,
         dets,

@@ -35,8 +35,10 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>usbkit viewer: {{ title }}</title>
-<style>body{margin:12px;background:#fff}</style></head><body>
-{{ viewer }}
+<style>body{margin:12px;background:#fff}
+.usbkit-back{font:14px sans-serif;margin:0 0 8px}</style></head><body>
+{% if back %}<p class="usbkit-back"><a href="{{ back|urlpath }}">&larr; {{ back_text }}</a></p>
+{% endif %}{{ viewer }}
 <script type="module">document.querySelector(".usbkit-viewer").focus();</script>
 </body></html>
 """
@@ -90,20 +92,23 @@ def static_viewer_html(
     )
 
 
-def static_page_html(view: ClipView) -> str:
-    """The HTML text of the self-contained viewer page of one clip."""
+def static_page_html(view: ClipView, back: str | None = None) -> str:
+    """The HTML text of the self-contained viewer page of one clip; ``back``: a link above
+    the viewer to the page listing the clips (relative to this page)."""
     frames, offsets = view.encoded_frames(quality=PAGE_QUALITY, fmt=PAGE_FORMAT)
     return html_template(PAGE).render(
         title=f"clip {view.clip_id}",
+        back=back,
+        back_text="all clips",
         viewer=Markup(
             static_viewer_html(view.payload(), frames, offsets, "usbkit-app", MIME[PAGE_FORMAT])
         ),
     )
 
 
-def write_static_page(view: ClipView, path: str | Path) -> Path:
+def write_static_page(view: ClipView, path: str | Path, back: str | None = None) -> Path:
     """Write the static viewer page of a clip to ``path`` (atomically)."""
-    return write_text(path, static_page_html(view))
+    return write_text(path, static_page_html(view, back))
 
 
 def write_pages(
@@ -115,6 +120,7 @@ def write_pages(
     hit: str = "center",
     threshold_notes: dict[str, str] | None = None,
     annotated: bool | None = None,
+    back: str | None = None,
 ) -> list[Path]:
     """Write one static viewer page per clip into ``folder``; returns the paths.
 
@@ -137,6 +143,9 @@ def write_pages(
     annotated : bool, optional
         Whether the clips are annotated (default: whether the study has any lesion); when
         not, marks are shown without being called hits or false positives.
+    back : str, optional
+        A link above each viewer, "all clips", to this address (relative to the pages: the
+        report's clip list, ``index.html``).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -153,6 +162,7 @@ def write_pages(
                 annotated=annotated,
             ),
             folder / f"{cid}.html",
+            back,
         )
         for cid in clip_ids
         if cid

@@ -136,22 +136,52 @@ def _media_problems(boxes, clips, ids, ann_path: Path) -> list[Problem]:
     return problems
 
 
-def _problems_error(problems: list[Problem], ann_path: Path) -> UsbkitError:
-    """Every problem of the annotations beside the clips, each with its row, in one error."""
+def _row_ranges(rows: list[int]) -> str:
+    """``[2, 3, 4, 7]`` -> ``'rows 2-4, 7'`` (``'row 5'`` for one)."""
+    spans: list[list[int]] = []
+    for r in sorted(set(rows)):
+        if spans and r == spans[-1][1] + 1:
+            spans[-1][1] = r
+        else:
+            spans.append([r, r])
+    text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans)
+    return f"row {text}" if len(rows) == 1 else f"rows {text}"
+
+
+def _problems_error(
+    problems: list[Problem], ann_path: Path, renamed: dict[str, list[str]] | None = None
+) -> UsbkitError:
+    """Every problem of the annotations beside the clips, each with its row, in one error; the
+    rows of one and the same problem (a clip id written wrong on every row) in one line.
+    ``renamed``: each file name that got its patient folder in front -> the clip ids it
+    became, to say which id an annotation for it needs."""
     problems = sorted(problems, key=lambda p: p.row if p.row is not None else 0)
     here = "which is not one of the clips in this folder"
-    problems = [
-        Problem(p.file, p.row, p.message.replace("which is not in manifest.csv", here))
-        for p in problems
+    groups: dict[str, list[int | None]] = {}
+    for p in problems:
+        groups.setdefault(p.message.replace("which is not in manifest.csv", here), []).append(p.row)
+    lines = []
+    for message, rows in groups.items():
+        numbered = [r for r in rows if r is not None]
+        if numbered:
+            lines.append(f"  - {_row_ranges(numbered)}: {message}")
+        if len(numbered) < len(rows):
+            lines.append(f"  - {message}")
+    hints = [
+        f"'{name}' is the file name of clips in several patient folders, so their ids are "
+        f"{', '.join(ids)}: write those"
+        for name, ids in (renamed or {}).items()
+        if any(f"clip '{name}', {here}" in m for m in groups)
     ]
-    lines = "\n".join(
-        f"  - {'row ' + str(p.row) + ': ' if p.row is not None else ''}{p.message}"
-        for p in problems
-    )
     return UsbkitError(
         f"the annotations beside the clips have {len(problems)} problem(s) (rows counted as "
-        f"in a spreadsheet, the header is row 1):\n{lines}\nClip ids are the clips' file "
-        "names without suffix; fix these rows and run `usbkit import clips` again",
+        f"in a spreadsheet, the header is row 1):\n"
+        + "\n".join(lines)
+        + "\n"
+        + "".join(f"{h}.\n" for h in hints)
+        + "Clip ids are the clips' file names without suffix (with the patient folder in "
+        "front where a name occurs in several patient folders); fix these rows and run "
+        "`usbkit import clips` again",
         file=ann_path,
     )
 
@@ -205,7 +235,12 @@ def import_clips(src: Path, out: Path, overwrite: bool = False, interpolate: boo
         if not any(p.row == 1 for p in problems):  # the columns are there: check the media
             problems += _media_problems(boxes, clips, ids, ann_path)
         if problems:
-            raise _problems_error(problems, ann_path)
+            renamed: dict[str, list[str]] = {}
+            for (path, _), clip_id in zip(clips, ids):
+                name = safe_name(path.stem if path.is_file() else path.name)
+                if clip_id != name:
+                    renamed.setdefault(name, []).append(clip_id)
+            raise _problems_error(problems, ann_path, renamed)
         if interpolate:
             boxes, added = fill_key_frames(boxes)
             if added:
