@@ -129,6 +129,7 @@ def test_notebook_tables_show_the_whole_marked_first_cell():
     c = {**_ttfd_comparison([0.0, 0.5], [0.0, 0.0]), "a": "single frame",
          "b": "single frame + tracking"}  # fmt: skip
     table = ttfd_table({"models": {}, "ttfd_comparisons": [c]})
+    assert table.index[0][0] == "single frame vs single frame + tracking"  # no minus sign
     text = table["marked first"].iloc[0]
     assert len(text) > 50
     with pd.option_context("display.max_colwidth", 50):

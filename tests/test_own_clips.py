@@ -52,7 +52,9 @@ def test_a_folder_of_clips_becomes_a_study_without_split_or_annotations(own_clip
     assert sorted(m.index) == ["left_breast", "right_breast", "scan_3"]
     assert m.loc["left_breast", "patient_id"] == m.loc["right_breast", "patient_id"] == "Mrs_A"
     assert "split" not in study.manifest.columns and study.annotations.empty
-    assert run_cli("check", tmp_path / "study").returncode == 0
+    r = run_cli("check", tmp_path / "study")
+    assert r.returncode == 0  # no annotations is no problem, and check says what it means
+    assert "No lesion is annotated" in r.stdout and "docs/annotate.md" in r.stdout
 
 
 def test_own_clips_detect_view_and_report_without_claiming_sensitivity(own_clips, tmp_path):

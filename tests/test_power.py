@@ -336,6 +336,7 @@ def test_a_pilot_without_effect_gets_a_plan_for_a_stated_effect():
     plan = plan_study(differing, PlanConfig(n_sim=200, n_points=8))
     words, stated = stated_effect(differing, plan)
     assert stated is None and "the curve above is the plan" in words
+    assert "--results RUN/results/results.json" in words  # where the report keeps them
 
 
 @pytest.mark.parametrize("name", ["usbkit.evaluation.power", "usbkit.evaluation.stats"])

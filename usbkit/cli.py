@@ -37,6 +37,12 @@ def _cmd_check(args) -> int:
         f"{study.manifest['patient_id'].nunique()} patients, {n_les} lesions, "
         f"{len(study.annotations)} boxes"
     )
+    if n_les == 0:
+        print(
+            "No lesion is annotated, so the report can show the detectors' marks but no "
+            "sensitivity. If these clips show masses, draw them in the viewer's annotate "
+            "mode (docs/annotate.md) or import them from another tool (docs/importers.md)."
+        )
     from usbkit.io.annotation_edit import KEYFRAMES_FILE, ground_truth_line
 
     if (study.root / KEYFRAMES_FILE).exists():

@@ -700,7 +700,7 @@ def ttfd_table(results: dict) -> pd.DataFrame:
     for c in results.get("ttfd_comparisons", []):
         d = c["median_diff_seconds"]
         row = {
-            "model": f"{c['a']} - {c['b']}",
+            "model": f"{c['a']} vs {c['b']}",
             "FP/scan": c["fp_rate"],
             "found": c["n_both"],
             "not found": "",

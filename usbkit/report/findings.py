@@ -230,8 +230,8 @@ def stated_effect(results: dict, plan, seed: int = 0):
     a, b = plan.models
     x = plan.config.fp_rate
     how = (
-        f"`usbkit plan --results results.json --fp-rate {x:g} --effect "
-        f"'{a}=SENSITIVITY,{b}=SENSITIVITY'`"
+        f"`usbkit plan --results RUN/results/results.json --fp-rate {x:g} --effect "
+        f"'{a}=SENSITIVITY,{b}=SENSITIVITY'` (RUN: this report's folder)"
     )
     if not shows_no_effect(plan):
         return (
