@@ -76,3 +76,20 @@ def record(title: str, header: list[str], rows: list[list], note: str = "") -> s
         doc = doc.rstrip("\n") + "\n\n" + text
     README.write_text(doc, encoding="utf-8")
     return text
+
+
+def long_clip_study(dest: Path) -> Path:
+    """A one-patient synthetic study whose clip has 300 frames at 30 fps and a lesion (the
+    viewer benchmarks' clip), written to ``dest``."""
+    from dataclasses import replace
+
+    from usbkit.synth import preset_config, synthesize
+
+    cfg = preset_config("quick", patients=1, seed=3)
+    cfg = replace(
+        cfg,
+        sweep=replace(cfg.sweep, frames=(300, 300), fps_choices=(30,)),
+        lesions=replace(cfg.lesions, normal_fraction=0.0),
+        split_fractions=(0, 0, 1),
+    )
+    return synthesize(dest, config=cfg, progress=False)

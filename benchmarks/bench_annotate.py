@@ -21,16 +21,14 @@ import shutil
 import statistics
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import nbformat
-from _common import record
+from _common import long_clip_study, record
 
 from usbkit.io.annotation_edit import AnnotationEditor
 from usbkit.report.figures import browser_path
 from usbkit.report.lab import headless_lab, launch_chromium, run_all_cells
-from usbkit.synth import preset_config, synthesize
 
 VIEWER = ".usbkit-viewer"
 
@@ -53,14 +51,7 @@ def main() -> None:
         raise SystemExit("needs a system Chromium (apt-get install chromium)")
     tmp = Path(tempfile.mkdtemp())
     try:
-        cfg = preset_config("quick", patients=1, seed=3)
-        cfg = replace(
-            cfg,
-            sweep=replace(cfg.sweep, frames=(300, 300), fps_choices=(30,)),
-            lesions=replace(cfg.lesions, normal_fraction=0.0),
-            split_fractions=(0, 0, 1),
-        )
-        root = synthesize(tmp / "study", config=cfg, progress=False)
+        root = long_clip_study(tmp / "study")
         (root / "annotations.csv").write_text("clip_id,frame,lesion_id,x0,y0,x1,y1\n")
         study = load_study(root)
         cid = study.clip_ids[0]

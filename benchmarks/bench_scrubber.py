@@ -16,16 +16,14 @@ import json
 import shutil
 import statistics
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import nbformat
-from _common import record
+from _common import long_clip_study, record
 
 from usbkit.report.figures import browser_path
 from usbkit.report.lab import headless_lab, launch_chromium, run_all_cells
 from usbkit.report.steps import detect_all, start_run, train_or_load
-from usbkit.synth import preset_config, synthesize
 
 VIEWER = ".usbkit-viewer"
 
@@ -37,14 +35,7 @@ def main() -> None:
         raise SystemExit("needs a system Chromium (apt-get install chromium)")
     tmp = Path(tempfile.mkdtemp())
     try:
-        cfg = preset_config("quick", patients=1, seed=3)
-        cfg = replace(
-            cfg,
-            sweep=replace(cfg.sweep, frames=(300, 300), fps_choices=(30,)),
-            lesions=replace(cfg.lesions, normal_fraction=0.0),
-            split_fractions=(0, 0, 1),
-        )
-        study = synthesize(tmp / "s", config=cfg, progress=False)
+        study = long_clip_study(tmp / "s")
         run = start_run(tmp / "run", study)
         train_or_load(run)
         detect_all(run, split=None, progress=False)
