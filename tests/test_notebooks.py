@@ -466,6 +466,17 @@ def test_train_notebook_says_which_cohort_and_preset_it_used(tiny_cohort, tmp_pa
     assert any("print(cohort_note(run, preset, patients))" in c.source for c in train.cells)
 
 
+def _progress_bar_notebook(state: dict):
+    """A notebook of one cell whose output is the widget 'h' of the saved widget state."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": state}}
+    cell = nbformat.v4.new_code_cell("bar")
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", {"application/vnd.jupyter.widget-view+json": {"model_id": "h"}})]  # fmt: skip
+    nb.cells = [cell]
+    return nb
+
+
 def test_report_pages_show_a_progress_bar_as_its_text_not_a_placeholder():
     from usbkit.report.builder import offline_notebook
 
@@ -476,12 +487,7 @@ def test_report_pages_show_a_progress_bar_as_its_text_not_a_placeholder():
         "b": {"model_name": "FloatProgressModel", "state": {"value": 2000, "max": 2000}},
         "c": {"model_name": "HTMLModel", "state": {"value": " 2000/2000 [00:03&lt;00:00]"}},
     }  # fmt: skip
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": state}}
-    cell = nbformat.v4.new_code_cell("bar")
-    cell.outputs = [nbformat.v4.new_output(
-        "display_data", {"application/vnd.jupyter.widget-view+json": {"model_id": "h"}})]  # fmt: skip
-    nb.cells = [cell]
+    nb = _progress_bar_notebook(state)
     offline_notebook(nb)
     shown = nb.cells[0].outputs[0]["data"]["text/html"]
     assert "bootstrap: 100%" in shown and "2000/2000 [00:03&lt;00:00]" in shown
@@ -501,12 +507,7 @@ def test_report_pages_leave_out_a_progress_bar_that_hid_itself_when_done():
         "b": {"model_name": "FloatProgressModel", "state": {"value": 3, "max": 3}},
         "c": {"model_name": "HTMLModel", "state": {"value": " 0/3 [00:00&lt;?]"}},
     }  # fmt: skip
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": state}}
-    cell = nbformat.v4.new_code_cell("bar")
-    cell.outputs = [nbformat.v4.new_output(
-        "display_data", {"application/vnd.jupyter.widget-view+json": {"model_id": "h"}})]  # fmt: skip
-    nb.cells = [cell]
+    nb = _progress_bar_notebook(state)
     offline_notebook(nb)
     shown = nb.cells[0].outputs[0]["data"]["text/html"]
     assert shown == "" and "widgets" not in nb.metadata

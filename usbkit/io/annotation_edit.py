@@ -239,23 +239,22 @@ class ClipAnnotation:
         self._redo.clear()
         self.changed = True
 
-    def undo(self) -> bool:
-        """Take back the last edit (False when there is none)."""
-        if not self._undo:
+    def _restore(self, source: list, other: list) -> bool:
+        """Go back to the last state of ``source``, keeping the present one on ``other``."""
+        if not source:
             return False
-        self._redo.append(self._snapshot())
-        self.lesions, self.rejected = self._undo.pop()
+        other.append(self._snapshot())
+        self.lesions, self.rejected = source.pop()
         self.changed = True
         return True
 
+    def undo(self) -> bool:
+        """Take back the last edit (False when there is none)."""
+        return self._restore(self._undo, self._redo)
+
     def redo(self) -> bool:
         """Do again the last edit taken back (False when there is none)."""
-        if not self._redo:
-            return False
-        self._undo.append(self._snapshot())
-        self.lesions, self.rejected = self._redo.pop()
-        self.changed = True
-        return True
+        return self._restore(self._redo, self._undo)
 
     @property
     def can_undo(self) -> bool:
