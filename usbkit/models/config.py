@@ -63,7 +63,7 @@ class ModelConfig:
     window : int
         Frames of temporal context on each side, the current one included, for the sequence
         model: ``window - 1`` frames before each frame, and with ``context='both'`` as many
-        after it. 12 was chosen on validation clips over 8 (docs/temporal.md).
+        after it. 12 was chosen on validation clips over 8 and 16 (docs/temporal.md).
     embed : int
         Channels of the temporal part's embeddings.
     temporal : {'residual', 'attention'}
