@@ -91,6 +91,28 @@ def test_export_that_times_out_says_the_machine_was_busy_not_that_chromium_is_mi
     assert not (tmp_path / "f.png").exists()
 
 
+def test_a_drawing_cancelled_when_its_time_ran_out_reads_as_a_busy_machine_not_a_missing_chromium(
+    tmp_path, monkeypatch
+):
+    import asyncio
+
+    import kaleido
+    from choreographer.channels import ChannelClosedError
+
+    def cancelled_on_timeout(specs, **kw):  # what kaleido returns when it cancels a drawing
+        try:
+            raise ChannelClosedError("Executor is closed.") from asyncio.CancelledError()
+        except ChannelClosedError as closed:
+            return [closed for _ in specs]
+
+    monkeypatch.setattr(kaleido, "write_fig_from_object_sync", cancelled_on_timeout)
+    with pytest.raises(UsbkitError) as failed:
+        write_static(_figure(), tmp_path / "f.png", "png")
+    message = str(failed.value)
+    assert "too busy" in message and "Chromium did not start" not in message
+    assert not (tmp_path / "f.png").exists()
+
+
 def test_export_without_a_working_chromium_says_chromium_did_not_start(tmp_path, monkeypatch):
     fake = tmp_path / "not-a-browser"
     fake.write_text("#!/bin/sh\nexit 1\n")

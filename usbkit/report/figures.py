@@ -491,7 +491,23 @@ def _render(jobs, tmps, timeout: float) -> list[BaseException]:
         errors = kaleido.write_fig_from_object_sync(specs, kopts=kopts, cancel_on_error=False)
     except Exception as exc:  # noqa: BLE001 - the browser did not start: said by _export_error
         return [exc]
-    return [e for e in (errors or ()) if e is not None]
+    return [_timed_out(e) for e in (errors or ()) if e is not None]
+
+
+def _timed_out(error: BaseException) -> BaseException:
+    """``error`` as a :class:`TimeoutError` when it only says that an image's time ran out.
+
+    When an image takes longer than its timeout, kaleido cancels its drawing; a cancelled
+    message to the browser then surfaces as choreographer's ``ChannelClosedError`` caused by
+    the cancellation, which must not read as "Chromium did not start".
+    """
+    import asyncio
+
+    if type(error).__name__ in _BROWSER_ERRORS and isinstance(
+        error.__cause__, asyncio.CancelledError
+    ):
+        return TimeoutError(f"cancelled when its time ran out ({type(error).__name__})")
+    return error
 
 
 #: Errors of kaleido and its browser driver that mean Chromium did not start or died.
