@@ -21,9 +21,9 @@ from usbkit.models import build_model
 from usbkit.models.train import train
 
 
-def _sequence(context="both", seed=0, active=True):
+def _sequence(context="both", seed=0, active=True, compound=0):
     torch.manual_seed(seed)
-    model = build_model(replace(SMALL, kind="sequence", context=context)).eval()
+    model = build_model(replace(SMALL, kind="sequence", context=context, compound=compound)).eval()
     if active:  # a temporal part that does something (a new one starts at zero)
         torch.nn.init.normal_(model.temporal.net[-1].weight, std=0.5)
     return model
@@ -42,20 +42,22 @@ def easy(tmp_path_factory):
     return easy_study(tmp_path_factory.mktemp("easy_temporal") / "s")
 
 
-def test_a_new_temporal_part_leaves_the_single_frame_model_unchanged():
+@pytest.mark.parametrize("compound", [0, 1])
+def test_a_new_temporal_part_leaves_the_single_frame_model_unchanged(compound):
     torch.manual_seed(0)
     frame = build_model(replace(SMALL, kind="frame")).eval()
-    seq = build_model(replace(SMALL, kind="sequence")).eval()
+    seq = build_model(replace(SMALL, kind="sequence", compound=compound)).eval()
     seq.load_state_dict(frame.state_dict(), strict=False)
     x = torch.rand(1, 7, 1, 64, 80)
     with torch.no_grad():
         assert torch.equal(seq(x)["heat"], frame(x)["heat"])
 
 
+@pytest.mark.parametrize("compound", [0, 1])
 @pytest.mark.parametrize("context", ["both", "causal"])
 @pytest.mark.parametrize("chunk", [1, 3, 16])
-def test_streaming_in_any_chunks_gives_what_the_whole_clip_gives(context, chunk):
-    model = _sequence(context)
+def test_streaming_in_any_chunks_gives_what_the_whole_clip_gives(context, chunk, compound):
+    model = _sequence(context, compound=compound)
     x = torch.rand(1, 11, 1, 64, 80)
     with torch.no_grad():
         whole = model(x)["heat"]
@@ -64,14 +66,15 @@ def test_streaming_in_any_chunks_gives_what_the_whole_clip_gives(context, chunk)
     assert torch.allclose(streamed, whole, atol=1e-5)
 
 
-def test_a_causal_model_never_reads_later_frames_and_a_two_sided_one_does():
+@pytest.mark.parametrize("compound", [0, 1])
+def test_a_causal_model_never_reads_later_frames_and_a_two_sided_one_does(compound):
     x = torch.rand(1, 10, 1, 64, 80)
     x2 = x.clone()
     x2[0, 6:] = torch.rand(4, 1, 64, 80)  # change the future of frame 5
     with torch.no_grad():
-        causal = _sequence("causal")
+        causal = _sequence("causal", compound=compound)
         assert torch.allclose(causal(x2)["heat"][:6], causal(x)["heat"][:6], atol=1e-6)
-        both = _sequence("both")
+        both = _sequence("both", compound=compound)
         assert not torch.allclose(both(x2)["heat"][:6], both(x)["heat"][:6], atol=1e-4)
 
 
@@ -87,9 +90,10 @@ def test_a_causal_model_streams_without_delay_and_a_two_sided_one_waits_for_its_
         assert out["heat"].shape[0] == both.lookahead
 
 
+@pytest.mark.parametrize("compound", [0, 1])
 @pytest.mark.parametrize("context", ["both", "causal"])
-def test_cutting_the_context_reads_every_frame_as_if_it_had_no_neighbours(context):
-    model = _sequence(context)
+def test_cutting_the_context_reads_every_frame_as_if_it_had_no_neighbours(context, compound):
+    model = _sequence(context, compound=compound)
     model.cut_context = True
     x = torch.rand(1, 8, 1, 64, 80)
     with torch.no_grad():
@@ -99,6 +103,58 @@ def test_cutting_the_context_reads_every_frame_as_if_it_had_no_neighbours(contex
         assert torch.allclose(_stream(model, x[0], 3), together, atol=1e-5)
         model.cut_context = False
         assert not torch.allclose(model(x)["heat"], together, atol=1e-4)
+
+
+@pytest.mark.parametrize(("context", "frames"), [("both", [3, 4, 5, 6, 7]), ("causal", [1, 2, 3])])
+def test_compounding_reads_the_single_frame_head_on_the_mean_of_the_neighbours_features(
+    context, frames
+):
+    # compound 2 with both sides: frames 3..7 for frame 5; causal compound 1: frames 1..3 for 3
+    model = build_model(
+        replace(
+            SMALL,
+            kind="sequence",
+            window=5,
+            context=context,
+            compound=2 if context == "both" else 1,
+        )
+    ).eval()
+    x = torch.rand(10, 1, 64, 80)
+    with torch.no_grad():
+        f = model.features(x)
+        per = model.temporal.per_frame(f, model.head(f)["heat"])
+        cur = frames[-1] if context == "causal" else 5
+        got = model.temporal.compounded(per, torch.tensor([cur]), False, model.head.heat)
+        want = model.head.heat(f[frames].mean(0, keepdim=True))
+        assert torch.allclose(got, want, atol=1e-5)
+        # at the clip's start only the frames inside the clip are averaged
+        got0 = model.temporal.compounded(per, torch.tensor([0]), False, model.head.heat)
+        first = [0, 1, 2] if context == "both" else [0]
+        assert torch.allclose(got0, model.head.heat(f[first].mean(0, keepdim=True)), atol=1e-5)
+        # cut: the frame alone, which is the single-frame head's own heat
+        cut = model.temporal.compounded(per, torch.tensor([cur]), True, model.head.heat)
+        assert torch.allclose(cut, per["logit"][[cur]], atol=1e-6)
+
+
+def test_compounding_further_than_the_window_or_with_attention_is_refused():
+    from usbkit.errors import UsbkitError
+
+    with pytest.raises(UsbkitError, match="compound"):
+        replace(SMALL, kind="sequence", window=4, context="both", compound=4)
+    with pytest.raises(UsbkitError, match="compound"):
+        replace(SMALL, kind="sequence", window=4, context="causal", compound=2)
+    with pytest.raises(UsbkitError, match="compound"):
+        replace(SMALL, kind="sequence", temporal="attention", context="causal", compound=1)
+
+
+def test_a_checkpoint_written_before_compounding_loads_without_it(tmp_path):
+    from usbkit.models.detect import load_checkpoint
+
+    cfg = replace(SMALL, kind="sequence", compound=0)
+    model = build_model(cfg)
+    saved = {k: v for k, v in cfg.to_dict().items() if k != "compound"}
+    torch.save({"model": model.state_dict(), "model_config": saved}, tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt").cfg.compound == 0
 
 
 def test_the_earlier_attention_network_still_streams_and_can_be_cut():
@@ -268,3 +324,80 @@ def test_the_ablation_sentence_states_what_temporal_context_adds_at_each_rate():
         _results_with_ablation([0.0, -0.01, 0.01], [1.0, 0.8, 0.7])
     )
     assert ablation_markdown({"models": {"a": {}}, "comparisons": []}) == ""
+
+
+def _clip_with(lesion_cells, background_cells, t=3, h=5, w=5):
+    from usbkit.models.temporal_training import FrozenClip
+
+    lesions = torch.zeros(len(lesion_cells), t, h, w, dtype=torch.bool)
+    for k, cells in enumerate(lesion_cells):
+        for f, y, x in cells:
+            lesions[k, f, y, x] = True
+    background = torch.zeros(t, h, w, dtype=torch.bool)
+    for f, y, x in background_cells:
+        background[f, y, x] = True
+    return FrozenClip("c", None, None, None, lesions, background)
+
+
+def test_the_scan_loss_rates_each_lesion_by_its_best_cell_over_all_its_frames():
+    from usbkit.models.temporal_training import scan_loss
+
+    # one lesion seen on frames 0 and 2; its best logit (2.0, frame 2) is the one it is rated by
+    clip = _clip_with([[(0, 1, 1), (2, 3, 3)]], [])
+    x = torch.full((3, 1, 5, 5), -9.0)
+    x[0, 0, 1, 1], x[2, 0, 3, 3] = -1.0, 2.0
+    x.requires_grad_(True)
+    loss = scan_loss(x, clip)
+    assert loss.item() == pytest.approx(float(torch.nn.functional.softplus(torch.tensor(-2.0))))
+    loss.backward()
+    assert x.grad[2, 0, 3, 3] < 0 and x.grad[0, 0, 1, 1] == 0  # only the best cell is pushed up
+
+
+def test_the_scan_loss_pushes_down_only_the_highest_background_peaks():
+    from usbkit.models.temporal_training import scan_loss
+
+    # background everywhere on frame 1; peaks at 3.0 and 1.0 (local maxima), the rest lower
+    cells = [(1, y, x) for y in range(5) for x in range(5)]
+    clip = _clip_with([], cells)
+    x = torch.full((3, 1, 5, 5), -9.0)
+    x[1, 0] = -5.0
+    x[1, 0, 0, 0], x[1, 0, 4, 4], x[1, 0, 0, 1] = 3.0, 1.0, 2.5  # (0, 1) is next to 3.0: no peak
+    x.requires_grad_(True)
+    loss = scan_loss(x, clip, negatives=2)
+    sp = torch.nn.functional.softplus
+    assert loss.item() == pytest.approx(float((sp(torch.tensor(3.0)) + sp(torch.tensor(1.0))) / 2))
+    loss.backward()
+    assert x.grad[1, 0, 0, 0] > 0 and x.grad[1, 0, 4, 4] > 0 and x.grad[1, 0, 0, 1] == 0
+    assert x.grad[0].abs().sum() == 0  # frame 0 has no background cells
+
+
+def test_a_clip_without_lesions_or_background_adds_no_scan_loss():
+    from usbkit.models.temporal_training import scan_loss
+
+    x = torch.zeros(3, 1, 5, 5, requires_grad=True)
+    assert scan_loss(x, _clip_with([], [])).item() == 0.0
+
+
+def test_training_the_temporal_part_with_the_scan_loss_learns_and_records_it(easy, tmp_path):
+    from usbkit.models.detect import load_checkpoint
+
+    frame = train(_cfg(easy, "frame", epochs=1), tmp_path / "frame", progress=False)
+    runs = {}
+    for weight in (0.0, 1.0):
+        cfg = _cfg(easy, "sequence", epochs=1, init=str(frame), train_part="temporal")
+        runs[weight] = train(
+            replace(cfg, scan_loss=weight), tmp_path / f"s{weight}", progress=False
+        )
+    a, b = (load_checkpoint(runs[w]).state_dict()["temporal.net.4.weight"] for w in (0.0, 1.0))
+    assert not torch.equal(a, b)  # the scan loss changed what the temporal part learned
+    saved = json.loads((runs[1.0] / "config.json").read_text())
+    assert saved["scan_loss"] == 1.0
+
+
+def test_the_scan_loss_is_refused_where_it_would_be_ignored(easy):
+    from usbkit.errors import UsbkitError
+
+    with pytest.raises(UsbkitError, match="train_part temporal"):
+        _cfg(easy, "sequence", scan_loss=1.0)
+    with pytest.raises(UsbkitError, match="scan_loss"):
+        _cfg(easy, "sequence", scan_loss=-1.0, init="x", train_part="temporal")

@@ -177,6 +177,7 @@ def _model_config(state: dict, path: Path) -> ModelConfig:
     if "temporal" not in saved and saved.get("kind") == "sequence":
         # written before the residual temporal part existed: the causal attention network
         saved.update(temporal="attention", context="causal")
+    saved.setdefault("compound", 0)  # written before compounding existed: none
     return config_from_dict(ModelConfig, saved, source=path)
 
 

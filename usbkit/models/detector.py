@@ -139,16 +139,21 @@ class TemporalResidual(nn.Module):
     single-frame model unchanged.
     """
 
-    def __init__(self, c: int, window: int, context: str, embed: int, hidden: int = 16):
+    def __init__(
+        self, c: int, window: int, context: str, embed: int, compound: int = 0, hidden: int = 16
+    ):
         super().__init__()
         self.before = window - 1
         self.after = window - 1 if context == "both" else 0
         self.offsets = [o for o in range(-self.before, self.after + 1) if o != 0]
+        # the frames whose features are averaged (compounded) for the current one: ``compound``
+        # on each side, or the ``2 * compound`` before it for a causal model
+        self.compound = (compound, compound) if context == "both" else (2 * compound, 0)
         self.embed = nn.Conv2d(c, embed, 1)
         self.reduce = nn.Conv2d(c, 8, 1)
         n = len(self.offsets)
         self.net = nn.Sequential(
-            nn.Conv2d(1 + 8 + 3 * n, hidden, 1),
+            nn.Conv2d(1 + 8 + 3 * n + (1 if compound else 0), hidden, 1),
             nn.ReLU(inplace=True),
             nn.Conv2d(hidden, hidden, 3, padding=1),
             nn.ReLU(inplace=True),
@@ -164,20 +169,39 @@ class TemporalResidual(nn.Module):
         emb = nn.functional.normalize(self.embed(f), dim=1)
         around = nn.functional.avg_pool2d(emb, 3, stride=1, padding=1, count_include_pad=False)
         mark = nn.functional.max_pool2d(torch.sigmoid(heat), 5, stride=1, padding=2)
-        return {
+        out = {
             "logit": heat,
             "reduced": self.reduce(f),
             "embedding": emb,
             "around": around,
             "mark": mark,
         }
+        if any(self.compound):
+            out["features"] = f
+        return out
+
+    def compounded(self, seq: dict[str, torch.Tensor], pos: torch.Tensor, cut: bool, heat_fn):
+        """The single-frame head's heat logits ``heat_fn`` on the mean of the features of the
+        frames at rows ``pos`` and their compounding neighbours inside the sequence (only the
+        frame itself when ``cut``)."""
+        f = seq["features"]
+        if cut:
+            return heat_fn(f[pos])
+        before, after = self.compound
+        run = torch.cat([torch.zeros_like(f[:1]), f.cumsum(0)])
+        lo = (pos - before).clamp(min=0)
+        hi = (pos + after + 1).clamp(max=f.shape[0])
+        mean = (run[hi] - run[lo]) / (hi - lo).to(f.dtype).view(-1, 1, 1, 1)
+        return heat_fn(mean)
 
     def correct(
-        self, seq: dict[str, torch.Tensor], pos: torch.Tensor, cut: bool = False
+        self, seq: dict[str, torch.Tensor], pos: torch.Tensor, cut: bool = False, heat_fn=None
     ) -> torch.Tensor:
         """The heat-logit correction ``(len(pos), 1, h, w)`` of the frames at rows ``pos``
         of a sequence of per-frame tensors ``seq`` (consecutive frames, :meth:`per_frame`);
-        a neighbour outside the sequence is absent, and so is every neighbour when ``cut``."""
+        a neighbour outside the sequence is absent, and so is every neighbour when ``cut``.
+        ``heat_fn``: the single-frame head's heat branch, read on the compounded features
+        (needed when the part compounds)."""
         n_seq = seq["logit"].shape[0]
         n = len(pos)
         if n == 0:
@@ -193,17 +217,10 @@ class TemporalResidual(nn.Module):
         match = (seq["around"][idx] * emb[:, None]).sum(2)  # (n, k, h, w)
         p = present.to(emb.dtype)[:, :, None, None]
         mark = seq["mark"][idx][:, :, 0] * p
-        x = torch.cat(
-            [
-                seq["logit"][pos],
-                seq["reduced"][pos],
-                mark,
-                match * p,
-                p.expand(-1, -1, h, w),
-            ],
-            1,
-        )
-        return self.net(x)
+        parts = [seq["logit"][pos], seq["reduced"][pos], mark, match * p, p.expand(-1, -1, h, w)]
+        if any(self.compound):
+            parts.append(self.compounded(seq, pos, cut, heat_fn))
+        return self.net(torch.cat(parts, 1))
 
 
 def _pad_front(x: torch.Tensor, count: int, dim: int) -> torch.Tensor:
@@ -230,7 +247,9 @@ class SequenceDetector(FrameDetector):
         if cfg.temporal == "attention":
             self.temporal = TemporalAttention(cfg.width, cfg.window, cfg.embed)
         else:
-            self.temporal = TemporalResidual(cfg.width, cfg.window, cfg.context, cfg.embed)
+            self.temporal = TemporalResidual(
+                cfg.width, cfg.window, cfg.context, cfg.embed, cfg.compound
+            )
 
     @property
     def lookahead(self) -> int:  # noqa: D102 - documented on FrameDetector
@@ -267,7 +286,10 @@ class SequenceDetector(FrameDetector):
         heat = torch.cat(
             [
                 self.temporal.correct(
-                    {k: v[i] for k, v in per.items()}, torch.arange(t), self.cut_context
+                    {k: v[i] for k, v in per.items()},
+                    torch.arange(t),
+                    self.cut_context,
+                    self.head.heat,
                 )
                 for i in range(b)
             ]
@@ -310,7 +332,7 @@ class SequenceDetector(FrameDetector):
         received = first + next(iter(buf.values())).shape[0]
         upto = received if final else max(emitted, received - self.lookahead)
         pos = torch.arange(emitted, upto) - first
-        heat = self.temporal.correct(buf, pos, self.cut_context)
+        heat = self.temporal.correct(buf, pos, self.cut_context, self.head.heat)
         done = {k: buf[k][pos] for k in out}
         done["heat"] = done["heat"] + heat
         keep_from = max(0, upto - self.temporal.before) - first

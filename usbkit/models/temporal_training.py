@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from usbkit.models.centernet import build_targets, focal_loss
-from usbkit.models.data import ClipEntry, scale_of, to_input
+from usbkit.models.data import ClipEntry, clamp_boxes, scale_of, to_input
 
 
 @dataclass
@@ -30,6 +31,8 @@ class FrozenClip:
     features: torch.Tensor  # (t, c, h, w), half precision
     logit: torch.Tensor  # (t, 1, h, w), the single-frame heat logits
     target: torch.Tensor  # (t, 1, h, w), the CenterNet heat target
+    lesions: torch.Tensor  # (k, t, h, w) bool: the cells inside each lesion's box, per frame
+    background: torch.Tensor  # (t, h, w) bool: the cells at least one cell away from any box
 
 
 @torch.no_grad()
@@ -80,9 +83,74 @@ def frozen_clips(
                     for b in boxes
                 ]
             target = build_targets(bx, shape, stride, radius=cfg.heat_radius)["heat"]
-            out.append(FrozenClip(e.clip_id, torch.cat(feats), torch.cat(logits), target))
+            lesions, background = _cell_masks(
+                e, len(e.clip), shape, stride, (sx, sy), size[1] if mirror else 0
+            )
+            out.append(
+                FrozenClip(
+                    e.clip_id, torch.cat(feats), torch.cat(logits), target, lesions, background
+                )
+            )
     model.train(was_training)
     return out
+
+
+def _cell_masks(e: ClipEntry, t: int, shape, stride: int, scale, mirror_width: int):
+    """Each lesion's box cells per frame ``(k, t, h, w)`` and the background cells ``(t, h, w)``
+    (a cell is a lesion's when its centre lies inside the box; background when its centre is
+    more than one cell outside every box). ``mirror_width``: the input width of a mirrored
+    clip (0: not mirrored)."""
+    h, w = shape
+    cy = (torch.arange(h, dtype=torch.float32) + 0.5) * stride
+    cx = (torch.arange(w, dtype=torch.float32) + 0.5) * stride
+    ann = e.gt
+    ids = sorted(ann["lesion_id"].astype(str).unique()) if len(ann) else []
+    lesions = torch.zeros(len(ids), t, h, w, dtype=torch.bool)
+    near = torch.zeros(t, h, w, dtype=torch.bool)
+    if ids:
+        crop = clamp_boxes(
+            e.clip.to_crop(ann[["x0", "y0", "x1", "y1"]].to_numpy(float)),
+            e.clip.width,
+            e.clip.height,
+        ) * np.array([scale[0], scale[1], scale[0], scale[1]])
+        if mirror_width:
+            crop = np.stack(
+                [mirror_width - crop[:, 2], crop[:, 1], mirror_width - crop[:, 0], crop[:, 3]], 1
+            )
+        index = {k: i for i, k in enumerate(ids)}
+        for lid, f, b in zip(ann["lesion_id"].astype(str), ann["frame"].to_numpy(), crop):
+            if not 0 <= f < t or b[2] - b[0] < 1 or b[3] - b[1] < 1:
+                continue
+            iny = (cy >= b[1]) & (cy <= b[3])
+            inx = (cx >= b[0]) & (cx <= b[2])
+            lesions[index[lid], f] |= iny[:, None] & inx[None, :]
+            ny = (cy >= b[1] - stride) & (cy <= b[3] + stride)
+            nx = (cx >= b[0] - stride) & (cx <= b[2] + stride)
+            near[f] |= ny[:, None] & nx[None, :]
+    return lesions, ~near
+
+
+def scan_loss(logit: torch.Tensor, clip: FrozenClip, negatives: int = 8) -> torch.Tensor:
+    """The scan-level peak loss of one clip's corrected heat logits ``(t, 1, h, w)``.
+
+    The study's rules rate a lesion by its best mark over all its frames and count a false
+    track by its best mark (docs/metrics.md), so this loss looks at those maxima only: for each
+    lesion, the highest logit inside its boxes over the clip, pushed up (``softplus(-x)``), and
+    the ``negatives`` highest local maxima of the background cells over the clip, pushed down
+    (``softplus(x)``). Returns the mean over those peaks (0 when the clip has none)."""
+    x = logit[:, 0]
+    terms = []
+    for m in clip.lesions:
+        if m.any():
+            terms.append(nn.functional.softplus(-x[m].max()))
+    peaks = x == nn.functional.max_pool2d(x[:, None], 3, stride=1, padding=1)[:, 0]
+    bg = x[peaks & clip.background]
+    if len(bg):
+        top = bg.topk(min(negatives, len(bg))).values
+        terms.extend(nn.functional.softplus(top))
+    if not terms:
+        return x.sum() * 0.0
+    return torch.stack(terms).mean()
 
 
 def temporal_steps(clips: list, cfg) -> int:
@@ -122,10 +190,15 @@ def train_temporal_epoch(
             f = c.features.to(device).float()
             logit = c.logit.to(device)
             per = model.temporal.per_frame(f, logit)
-            fix = model.temporal.correct(per, torch.arange(len(logit)), model.cut_context)
+            fix = model.temporal.correct(
+                per, torch.arange(len(logit)), model.cut_context, model.head.heat
+            )
             logits.append(logit + fix)
             targets.append(c.target.to(device))
         loss = focal_loss(torch.cat(logits), torch.cat(targets))
+        if cfg.scan_loss > 0:
+            peaks = [scan_loss(lg, c) for lg, c in zip(logits, items)]
+            loss = loss + cfg.scan_loss * torch.stack(peaks).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -216,7 +216,9 @@ def starting_weights(cfg: TrainConfig) -> dict[str, torch.Tensor]:
         there_and_asked(name, there, asked)
         for name, there, asked in setting_differences(start.cfg, cfg.model)
         if name != "antialias"
-        and not (frame_to_sequence and name in ("window", "embed", "temporal", "context"))
+        and not (
+            frame_to_sequence and name in ("window", "embed", "temporal", "context", "compound")
+        )
     ]
     if differ:
         raise UsbkitError(
