@@ -10,6 +10,9 @@ from dataclasses import dataclass, field, fields
 
 from usbkit.config import config_from_dict, config_to_dict, setting_problem
 
+#: ModelConfig fields that only a sequence model's temporal part uses
+TEMPORAL_SETTINGS = ("window", "embed", "temporal", "context", "compound")
+
 
 def setting_differences(a, b) -> list[tuple[str, object, object]]:
     """``(name, value in a, value in b)`` for every setting in which two configs differ: two
@@ -26,7 +29,7 @@ def setting_differences(a, b) -> list[tuple[str, object, object]]:
     model_b = b.model if isinstance(b, TrainConfig) else b
     skip = {"study", "model", "kind"}
     if model_a.kind == model_b.kind == "frame":  # no temporal part to differ in
-        skip |= {"window", "embed", "temporal", "context", "compound"}
+        skip |= set(TEMPORAL_SETTINGS)
     return [
         (f.name, getattr(x, f.name), getattr(y, f.name))
         for x, y in pairs

@@ -38,7 +38,7 @@ from usbkit.io.notices import warn
 from usbkit.io.study import load_study
 from usbkit.models import build_model, distributed
 from usbkit.models.centernet import detection_loss
-from usbkit.models.config import TrainConfig, setting_differences
+from usbkit.models.config import TEMPORAL_SETTINGS, TrainConfig, setting_differences
 from usbkit.models.data import (
     ClipEntry,
     WindowDataset,
@@ -215,10 +215,7 @@ def starting_weights(cfg: TrainConfig) -> dict[str, torch.Tensor]:
     differ = [
         there_and_asked(name, there, asked)
         for name, there, asked in setting_differences(start.cfg, cfg.model)
-        if name != "antialias"
-        and not (
-            frame_to_sequence and name in ("window", "embed", "temporal", "context", "compound")
-        )
+        if name != "antialias" and not (frame_to_sequence and name in TEMPORAL_SETTINGS)
     ]
     if differ:
         raise UsbkitError(
