@@ -6,7 +6,7 @@ flat whatever the size of the study (the budgets table of benchmarks/README.md: 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,13 +20,15 @@ from usbkit.models.centernet import build_targets
 
 @dataclass
 class ClipEntry:
-    """One opened training clip: ids, the clip, its boxes per frame (crop pixels), its rows."""
+    """One opened training clip: ids, the clip, its boxes per frame (crop pixels) with their
+    lesions, its rows."""
 
     clip_id: str
     patient_id: str
     clip: Clip
     boxes: list[np.ndarray]  # per frame, (k, 4) in crop pixels
     gt: pd.DataFrame  # the study's annotation rows of the clip (original pixels)
+    lesion_ids: list[list[str]] = field(default_factory=list)  # per frame, of each box
 
 
 def load_clips(
@@ -46,15 +48,18 @@ def load_clips(
     ):
         clip = open_clip(study.root / row.path, settings, fps=study.clip_fps(row.clip_id))
         per = [np.zeros((0, 4), np.float32) for _ in range(len(clip))]
+        ids: list[list[str]] = [[] for _ in range(len(clip))]
         ann = study.boxes(row.clip_id)
         if len(ann):
             crop = clamp_boxes(
                 clip.to_crop(ann[["x0", "y0", "x1", "y1"]].to_numpy(float)), clip.width, clip.height
             )
-            for f, b in zip(ann["frame"].to_numpy(), crop):
+            lesion = ann["lesion_id"].astype(str)
+            for f, b, lid in zip(ann["frame"].to_numpy(), crop, lesion):
                 if f < len(per) and b[2] - b[0] >= 1 and b[3] - b[1] >= 1:
                     per[f] = np.vstack([per[f], b[None].astype(np.float32)])
-        out.append(ClipEntry(row.clip_id, row.patient_id, clip, per, ann))
+                    ids[f].append(lid)
+        out.append(ClipEntry(row.clip_id, row.patient_id, clip, per, ann, ids))
     return out
 
 

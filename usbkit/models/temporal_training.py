@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from usbkit.models.centernet import build_targets, focal_loss
-from usbkit.models.data import ClipEntry, clamp_boxes, scale_of, to_input
+from usbkit.models.data import ClipEntry, scale_of, to_input
 
 
 @dataclass
@@ -83,9 +83,7 @@ def frozen_clips(
                     for b in boxes
                 ]
             target = build_targets(bx, shape, stride, radius=cfg.heat_radius)["heat"]
-            lesions, background = _cell_masks(
-                e, len(e.clip), shape, stride, (sx, sy), size[1] if mirror else 0
-            )
+            lesions, background = _cell_masks(bx, e.lesion_ids, shape, stride)
             out.append(
                 FrozenClip(
                     e.clip_id, torch.cat(feats), torch.cat(logits), target, lesions, background
@@ -95,32 +93,20 @@ def frozen_clips(
     return out
 
 
-def _cell_masks(e: ClipEntry, t: int, shape, stride: int, scale, mirror_width: int):
+def _cell_masks(boxes: list[torch.Tensor], ids: list[list[str]], shape, stride: int):
     """Each lesion's box cells per frame ``(k, t, h, w)`` and the background cells ``(t, h, w)``
-    (a cell is a lesion's when its centre lies inside the box; background when its centre is
-    more than one cell outside every box). ``mirror_width``: the input width of a mirrored
-    clip (0: not mirrored)."""
+    of a clip whose boxes per frame (input pixels, as the heat target's) belong to the lesions
+    ``ids``: a cell is a lesion's when its centre lies inside the box; background when its
+    centre is more than one cell outside every box."""
     h, w = shape
+    t = len(boxes)
     cy = (torch.arange(h, dtype=torch.float32) + 0.5) * stride
     cx = (torch.arange(w, dtype=torch.float32) + 0.5) * stride
-    ann = e.gt
-    ids = sorted(ann["lesion_id"].astype(str).unique()) if len(ann) else []
-    lesions = torch.zeros(len(ids), t, h, w, dtype=torch.bool)
+    index = {k: i for i, k in enumerate(sorted({k for frame in ids for k in frame}))}
+    lesions = torch.zeros(len(index), t, h, w, dtype=torch.bool)
     near = torch.zeros(t, h, w, dtype=torch.bool)
-    if ids:
-        crop = clamp_boxes(
-            e.clip.to_crop(ann[["x0", "y0", "x1", "y1"]].to_numpy(float)),
-            e.clip.width,
-            e.clip.height,
-        ) * np.array([scale[0], scale[1], scale[0], scale[1]])
-        if mirror_width:
-            crop = np.stack(
-                [mirror_width - crop[:, 2], crop[:, 1], mirror_width - crop[:, 0], crop[:, 3]], 1
-            )
-        index = {k: i for i, k in enumerate(ids)}
-        for lid, f, b in zip(ann["lesion_id"].astype(str), ann["frame"].to_numpy(), crop):
-            if not 0 <= f < t or b[2] - b[0] < 1 or b[3] - b[1] < 1:
-                continue
+    for f, (frame_boxes, frame_ids) in enumerate(zip(boxes, ids)):
+        for b, lid in zip(frame_boxes.tolist(), frame_ids):
             iny = (cy >= b[1]) & (cy <= b[3])
             inx = (cx >= b[0]) & (cx <= b[2])
             lesions[index[lid], f] |= iny[:, None] & inx[None, :]
