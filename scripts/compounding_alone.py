@@ -16,7 +16,7 @@ import argparse
 import torch
 
 import usbkit.models.detect as detect
-from usbkit.models.detector import FrameDetector
+from usbkit.models.detector import FrameDetector, window_mean
 
 
 class CompoundingDetector(FrameDetector):
@@ -40,9 +40,7 @@ class CompoundingDetector(FrameDetector):
         received = first + len(buf)
         upto = received if final else max(emitted, received - self.k)
         pos = torch.arange(emitted, upto) - first
-        run = torch.cat([torch.zeros_like(buf[:1]), buf.cumsum(0)])
-        lo, hi = (pos - self.k).clamp(min=0), (pos + self.k + 1).clamp(max=len(buf))
-        mean = (run[hi] - run[lo]) / (hi - lo).to(buf.dtype).view(-1, 1, 1, 1)
+        mean = window_mean(buf, pos, self.k, self.k)
         keep = max(0, upto - self.k) - first
         return self.head(mean), {
             "first": first + keep,

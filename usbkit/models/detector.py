@@ -187,12 +187,7 @@ class TemporalResidual(nn.Module):
         f = seq["features"]
         if cut:
             return heat_fn(f[pos])
-        before, after = self.compound
-        run = torch.cat([torch.zeros_like(f[:1]), f.cumsum(0)])
-        lo = (pos - before).clamp(min=0)
-        hi = (pos + after + 1).clamp(max=f.shape[0])
-        mean = (run[hi] - run[lo]) / (hi - lo).to(f.dtype).view(-1, 1, 1, 1)
-        return heat_fn(mean)
+        return heat_fn(window_mean(f, pos, *self.compound))
 
     def correct(
         self, seq: dict[str, torch.Tensor], pos: torch.Tensor, cut: bool = False, heat_fn=None
@@ -221,6 +216,15 @@ class TemporalResidual(nn.Module):
         if any(self.compound):
             parts.append(self.compounded(seq, pos, cut, heat_fn))
         return self.net(torch.cat(parts, 1))
+
+
+def window_mean(x: torch.Tensor, pos: torch.Tensor, before: int, after: int) -> torch.Tensor:
+    """The mean of the rows of ``x`` from ``before`` rows ahead of each row ``pos`` to ``after``
+    rows after it, over the rows that exist (by one running sum over ``x``'s first dim)."""
+    run = torch.cat([torch.zeros_like(x[:1]), x.cumsum(0)])
+    lo = (pos - before).clamp(min=0)
+    hi = (pos + after + 1).clamp(max=x.shape[0])
+    return (run[hi] - run[lo]) / (hi - lo).to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
 
 
 def _pad_front(x: torch.Tensor, count: int, dim: int) -> torch.Tensor:
