@@ -55,7 +55,7 @@ weights: install
 	$(VENV)/bin/usbkit split $(WEIGHTS_RUNS)/train-study --fractions 0.85,0.15,0 --seed 1 --force
 	$(VENV)/bin/usbkit train $(WEIGHTS_RUNS)/train-study --model frame --out $(WEIGHTS_RUNS)/frame
 	$(PY) -c "from usbkit.models.detect import export_checkpoint as e; e('$(WEIGHTS_RUNS)/frame', 'usbkit/models/weights/frame.pt', 'make weights')"
-	$(VENV)/bin/usbkit train $(WEIGHTS_RUNS)/train-study --model sequence --window 12 --epochs 12 --init pretrained:frame --train-part temporal --out $(WEIGHTS_RUNS)/sequence
+	$(VENV)/bin/usbkit train $(WEIGHTS_RUNS)/train-study --model sequence --window 12 --epochs 12 --init pretrained:frame --train-part temporal --seed 1 --out $(WEIGHTS_RUNS)/sequence
 	$(PY) -c "from usbkit.models.detect import export_checkpoint as e; e('$(WEIGHTS_RUNS)/sequence', 'usbkit/models/weights/sequence.pt', 'make weights')"
 
 test: install

@@ -393,3 +393,41 @@ def test_the_loss_figure_of_the_shipped_checkpoints_says_whose_training_it_shows
     own = {"single frame": logs["single frame"].copy()}
     own["single frame"].attrs["checkpoint"] = "checkpoints/frame.pt"
     assert loss_figure(own).layout.title.text == "Training"
+
+
+def test_make_weights_runs_exactly_the_training_each_shipped_checkpoint_records():
+    """`make weights` is what every shipped checkpoint says reproduces it: each model's
+    `usbkit train` line in the Makefile, read by usbkit's own option parser, asks for the
+    settings the checkpoint recorded (its `command`: every setting away from the defaults),
+    so the two cannot drift apart."""
+    import shlex
+    from pathlib import Path
+
+    from usbkit.cli import build_parser
+    from usbkit.models.config import ModelConfig, TrainConfig
+    from usbkit.models.train import train_command
+
+    root = Path(__file__).resolve().parents[1]
+    makefile = (root / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\nweights:", 1)[1].split("\n\n", 1)[0]
+    lines = [ln.strip() for ln in recipe.splitlines() if "/usbkit train " in ln]
+
+    def settings(argv: list[str]) -> str:
+        args = build_parser().parse_args(argv[argv.index("train") :])
+        chosen = {k: v for k, v in vars(args).items() if v is not None}
+        train = {k[len("train__") :]: v for k, v in chosen.items() if k.startswith("train__")}
+        model = {k[len("model__") :]: v for k, v in chosen.items() if k.startswith("model__")}
+        cfg = TrainConfig(study="STUDY", model=ModelConfig(kind=args.model, **model), **train)
+        return train_command(cfg)
+
+    made = {}
+    for line in lines:
+        argv = shlex.split(line.replace("$(WEIGHTS_RUNS)", "runs/weights"))
+        made[argv[argv.index("--model") + 1]] = settings(argv)
+    assert set(made) == {"frame", "sequence"}
+    for model, wanted in made.items():
+        state = torch.load(
+            root / "usbkit" / "models" / "weights" / f"{model}.pt", weights_only=True
+        )
+        assert state["reproduce"] == "make weights"
+        assert settings(shlex.split(state["command"])) == wanted, model
